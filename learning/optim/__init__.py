@@ -1,0 +1,3 @@
+"""Multiplicative and hybrid update rules for any PyTorch optimizer."""
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""``python -m sciprob`` runs the command line."""
+
+from sciprob.cli import main
+
+main()
