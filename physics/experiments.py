@@ -69,8 +69,8 @@ def run(cfg: PoissonConvergenceConfig, ctx: RunContext) -> dict[str, float]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from sciprob.physics.fem import solve_manufactured_poisson
+
     from sciprob.runtime import ProgressBar
 
     solutions = {}
@@ -100,7 +100,8 @@ def run(cfg: PoissonConvergenceConfig, ctx: RunContext) -> dict[str, float]:
         ctx.anchor(f"h1_rate{sfx}", degree, f"a-priori estimate: H1 seminorm error = O(h^{degree})")
         for s in sols:
             rows.append(
-                f"| P{degree} | {s.n} | {s.n_dofs} | {s.l2_error:.3e} | {s.h1_error:.3e} | {s.solve_seconds:.4f} |"
+                f"| P{degree} | {s.n} | {s.n_dofs} | {s.l2_error:.3e} | {s.h1_error:.3e} "
+                f"| {s.solve_seconds:.4f} |"
             )
         ax.loglog(h, l2, "o-", label=f"P{degree} L2 (rate {metrics[f'l2_rate{sfx}']:.2f})")
         ax.loglog(h, h1, "s--", label=f"P{degree} H1 (rate {metrics[f'h1_rate{sfx}']:.2f})")

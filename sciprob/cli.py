@@ -8,7 +8,6 @@ status 2 before any work starts. Set ``SCIPROB_DEBUG=1`` to see tracebacks.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Annotated

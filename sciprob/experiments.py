@@ -334,7 +334,7 @@ def default_out_dir(name: str, root: Path | str = "runs") -> Path:
 
 
 def latest_run_dir(name: str, root: Path | str = "runs") -> Path | None:
-    """The newest ``runs/<name>-*`` folder, or ``None``."""
+    """Return the newest ``runs/<name>-*`` folder, or ``None``."""
     candidates = sorted(Path(root).glob(f"{name}-2*"), key=lambda p: p.stat().st_mtime)
     return candidates[-1] if candidates else None
 
@@ -427,7 +427,9 @@ def run_experiment(
         resume=resume,
         anchors=dict(spec.anchors),
     )
-    ctx.log.info("running %s (preset %s, seed %d, device %s) -> %s", name, preset, seed, torch_device, out_dir)
+    ctx.log.info(
+        "running %s (preset %s, seed %d, device %s) -> %s", name, preset, seed, torch_device, out_dir
+    )
     start = time.perf_counter()
     metrics = _check_metrics(name, spec.func(cfg, ctx))
     ctx.timings["total_seconds"] = time.perf_counter() - start

@@ -28,7 +28,7 @@ from mpi4py import MPI
 
 
 class PoissonSolution(NamedTuple):
-    """Errors and cost of one Poisson solve.
+    r"""Errors and cost of one Poisson solve.
 
     Attributes
     ----------
@@ -41,9 +41,9 @@ class PoissonSolution(NamedTuple):
     n_dofs : int
         Global number of degrees of freedom.
     l2_error : float
-        :math:`\\|u_e - u_h\\|_{L^2(\\Omega)}`.
+        :math:`\|u_e - u_h\|_{L^2(\Omega)}`.
     h1_error : float
-        :math:`|u_e - u_h|_{H^1(\\Omega)}` (the seminorm).
+        :math:`|u_e - u_h|_{H^1(\Omega)}` (the seminorm).
     solve_seconds : float
         Wall time of assembly and solve (forms compiled beforehand excluded).
     """

@@ -36,7 +36,8 @@ def test_results_schema_and_report(tmp_path):
                          "environment"}
     assert data["experiment"] == "test-noise" and data["seed"] == 3 and data["config"] == {"n": 16}
     assert data["anchors"]["mean"] == {"value": 0.5, "source": "uniform mean"}
-    assert {"python", "torch", "pyro", "dolfinx", "gymnasium", "device", "git_commit"} <= set(data["environment"])
+    env_keys = {"python", "torch", "pyro", "dolfinx", "gymnasium", "device", "git_commit"}
+    assert env_keys <= set(data["environment"])
     report = (tmp_path / "a" / "report.md").read_text()
     assert "| `mean` |" in report and "uniform mean" in report and "![the draws](draws.png)" in report
     assert (tmp_path / "a" / "draws.png").stat().st_size > 1000
