@@ -122,7 +122,7 @@ class LoRALinear(nn.Module):
         return y + (self.dropout(x) @ self.lora_A.T @ self.lora_B.T) * self.scaling
 
     def delta_weight(self) -> Tensor:
-        """The adapter's update ``(α / r) B A``, a tensor of shape (out_features, in_features)."""
+        """Return the adapter's update ``(α / r) B A``, a tensor of shape (out_features, in_features)."""
         return (self.lora_B @ self.lora_A) * self.scaling
 
     @torch.no_grad()
@@ -170,6 +170,7 @@ class LoRALinear(nn.Module):
         self.merged = False
 
     def extra_repr(self) -> str:
+        """Describe the adapter in ``repr(model)``."""
         return f"r={self.r}, alpha={self.alpha}, merged={self.merged}"
 
 
@@ -211,7 +212,7 @@ def _matches(name: str, targets: str | Sequence[str]) -> bool:
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of scalars in ``model``'s parameters (only ``requires_grad`` ones if asked)."""
+    """Count the scalars in ``model``'s parameters (only ``requires_grad`` ones if asked)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -259,7 +260,9 @@ def inject_lora(
     if any(isinstance(m, LoRALinear) for m in model.modules()):
         raise ValueError("`model` already contains LoRALinear layers; inject adapters only once")
     if not isinstance(targets, str) and (not targets or not all(isinstance(t, str) for t in targets)):
-        raise ValueError(f"`targets` must be a regex string or a non-empty sequence of names, got {targets!r}")
+        raise ValueError(
+            f"`targets` must be a regex string or a non-empty sequence of names, got {targets!r}"
+        )
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and _matches(n, targets)]
     if not names:
         linear = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]

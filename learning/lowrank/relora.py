@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+from sciprob.learning.lowrank.lora import LoRALinear, lora_modules, lora_parameters
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LRScheduler
-
-from sciprob.learning.lowrank.lora import LoRALinear, lora_modules, lora_parameters
 
 ResetMode = Literal["magnitude", "random", "zero"]
 _MOMENT_KEYS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -158,7 +157,8 @@ class JaggedCosineLR(LRScheduler):
             )
         if not 0 <= restart_warmup_steps < restart_every:
             raise ValueError(
-                f"`restart_warmup_steps` must lie in [0, restart_every={restart_every}), got {restart_warmup_steps}"
+                f"`restart_warmup_steps` must lie in [0, restart_every={restart_every}), "
+                f"got {restart_warmup_steps}"
             )
         if not 0.0 < min_lr_ratio <= 1.0:
             raise ValueError(f"`min_lr_ratio` must lie in (0, 1], got {min_lr_ratio}")
@@ -171,7 +171,7 @@ class JaggedCosineLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def multiplier(self, step: int) -> float:
-        """The learning-rate multiplier at zero-based step ``step``."""
+        """Return the learning-rate multiplier at zero-based step ``step``."""
         return jagged_cosine_multiplier(
             step,
             total_steps=self.total_steps,
@@ -292,7 +292,10 @@ def reset_optimizer_state(
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     """Bytes held by the tensors in ``optimizer.state`` (moments and step counters)."""
     return sum(
-        v.numel() * v.element_size() for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v)
+        v.numel() * v.element_size()
+        for s in optimizer.state.values()
+        for v in s.values()
+        if torch.is_tensor(v)
     )
 
 
@@ -359,7 +362,9 @@ class ReLoRA:
         in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
         missing = [p for p in lora_parameters(model) if id(p) not in in_optimizer]
         if missing:
-            raise ValueError(f"{len(missing)} adapter parameters are not in `optimizer`; build it after inject_lora")
+            raise ValueError(
+                f"{len(missing)} adapter parameters are not in `optimizer`; build it after inject_lora"
+            )
         self.model = model
         self.optimizer = optimizer
         self.reset_every = reset_every
