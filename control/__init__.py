@@ -1,3 +1,63 @@
-"""Control: Gymnasium tracking environments, PID-inspired history encoders, SAC with histories."""
+"""Control: Gymnasium tracking environments, PID-inspired history encoders, SAC with histories.
 
-__all__: list[str] = []
+Importing this package registers ``sciprob/MassSpringDamper-v0``,
+``sciprob/DoubleMassSpringDamper-v0``, ``sciprob/Navigation-v0`` and
+``sciprob/Tokamak-v0`` with Gymnasium (numpy only); the torch-based parts
+(encoders, SAC, training, PID tuning) load on first access.
+"""
+
+from importlib import import_module
+from typing import Any
+
+from sciprob.control.envs import (
+    ENV_IDS,
+    BatchedTrackingEnv,
+    DoubleMassSpringDamperEnv,
+    MassSpringDamperEnv,
+    NavigationEnv,
+    PIDSpec,
+    TokamakEnv,
+    TrackingEnv,
+)
+from sciprob.control.wrappers import PIDFeatures, PIDFeaturesVector
+
+_LAZY = {
+    "HistoryEncoder": "encoders",
+    "GPIDEConfig": "encoders",
+    "GPIDEEncoder": "encoders",
+    "GRUEncoder": "encoders",
+    "CausalTransformerEncoder": "encoders",
+    "NoHistoryEncoder": "encoders",
+    "PIDEncoder": "encoders",
+    "make_encoder": "encoders",
+    "SequenceReplayBuffer": "buffer",
+    "HistorySAC": "sac",
+    "SACConfig": "sac",
+    "Agent": "training",
+    "ZeroPolicy": "training",
+    "evaluate": "training",
+    "train": "training",
+    "PIDController": "pid",
+    "tune_pid": "pid",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"sciprob.control.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'sciprob.control' has no attribute {name!r}")
+
+
+__all__ = [
+    "ENV_IDS",
+    "BatchedTrackingEnv",
+    "DoubleMassSpringDamperEnv",
+    "MassSpringDamperEnv",
+    "NavigationEnv",
+    "PIDFeatures",
+    "PIDFeaturesVector",
+    "PIDSpec",
+    "TokamakEnv",
+    "TrackingEnv",
+    *_LAZY,
+]

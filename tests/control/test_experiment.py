@@ -1,0 +1,49 @@
+import pytest
+
+from sciprob.experiments import get_experiment
+
+
+def test_gpide_tracking_tiny_through_cli(run_cli):
+    res = run_cli("run", "gpide-tracking", "--preset", "tiny", "--device", "cpu", out="gt")
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = res.results()["metrics"]
+    for method in ("pid", "gpide", "tuned-pid", "do-nothing"):
+        for cell in ("fixed->fixed", "fixed->large"):
+            assert f"return/MassSpringDamper/{method}/{cell}" in metrics
+    # the tuned PID is a real controller even in the tiny preset
+    assert metrics["return/MassSpringDamper/tuned-pid/fixed->fixed"] > -20
+    assert metrics["return/MassSpringDamper/do-nothing/fixed->fixed"] < -40
+    report = (res.out / "report.md").read_text()
+    assert "tuned-pid" in report and "Held-out returns" in report
+    assert (res.out / "curves_MassSpringDamper.png").stat().st_size > 0
+    assert (res.out / "trajectory_MassSpringDamper.png").stat().st_size > 0
+    assert (res.out / "logs" / "MassSpringDamper-gpide-s0.csv").exists()
+
+
+def test_bad_settings_fail_before_work(run_cli):
+    res = run_cli("run", "gpide-tracking", "--preset", "tiny", "--set", "envs=Pendulum", out="bad")
+    assert res.returncode != 0 and "envs" in res.stderr
+    with pytest.raises(ValueError, match="window"):
+        get_experiment("gpide-tracking").build_config("tiny", {"window": "0"})
+
+
+@pytest.mark.slow
+def test_every_environment_and_encoder_runs(run_cli):
+    res = run_cli(
+        "run",
+        "gpide-tracking",
+        "--preset",
+        "tiny",
+        "--device",
+        "cpu",
+        "--set",
+        "envs=MassSpringDamper,DoubleMassSpringDamper,Navigation,Tokamak",
+        "--set",
+        "encoders=none,pid,gpide,gru,transformer",
+        out="all",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = res.results()["metrics"]
+    assert "return/Navigation/gru/sim->real" in metrics
+    assert "return/Tokamak/transformer/sim->sim" in metrics
+    assert "return/DoubleMassSpringDamper/none/fixed->large" in metrics

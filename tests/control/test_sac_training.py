@@ -1,0 +1,128 @@
+import csv
+
+import numpy as np
+import pytest
+import sciprob.control  # noqa: F401
+import torch
+from sciprob.control.buffer import SequenceReplayBuffer
+from sciprob.control.encoders import make_encoder
+from sciprob.control.envs import ENV_IDS
+from sciprob.control.pid import PIDController, pid_returns, tune_pid
+from sciprob.control.sac import HistorySAC, SACConfig
+from sciprob.control.training import ZeroPolicy, evaluate, train
+
+
+def _filled_buffer(lengths=(100, 100, 60)):
+    rng = np.random.default_rng(0)
+    buf = SequenceReplayBuffer(1000, 100, 3, 2)
+    for n in lengths:
+        obs = rng.normal(size=(1, n + 1, 3))
+        act = rng.uniform(-1, 1, (1, n, 2))
+        rew = np.arange(n, dtype=float)[None]
+        buf.add_episodes(obs, act, rew)
+    return buf
+
+
+def test_sequence_buffer_windows_are_aligned_and_masked():
+    buf = _filled_buffer()
+    b = buf.sample(64, 80, np.random.default_rng(1))
+    assert b.obs.shape == (64, 81, 3) and b.actions.shape == (64, 80, 2) and b.mask.shape == (64, 80)
+    # previous action of step t+1 is the action of step t; the reward index is the time step
+    torch.testing.assert_close(b.prev_actions[:, 1:] * b.mask[..., None], b.actions * b.mask[..., None])
+    torch.testing.assert_close(b.prev_rewards[:, 1:, 0] * b.mask, b.rewards * b.mask)
+    starts = b.rewards[:, 0]
+    assert torch.all(b.prev_rewards[starts == 0, 0] == 0)  # nothing before an episode's start
+    short = b.mask.sum(1) < 80
+    assert short.any() and torch.all(b.mask.sum(1)[short] == 60)  # the 60-step episode is padded
+    with pytest.raises(ValueError, match="episode arrays"):
+        buf.add_episodes(np.zeros((1, 5, 3)), np.zeros((1, 5, 2)), np.zeros((1, 5)))
+
+
+@pytest.mark.parametrize("encoder", ["none", "gpide", "gru", "transformer"])
+def test_sac_update_reduces_the_critic_loss_on_a_fixed_batch(encoder):
+    torch.manual_seed(0)
+    buf = _filled_buffer()
+    window = 1 if encoder == "none" else 8
+    batch = buf.sample(8, window, np.random.default_rng(0))
+    batch = batch._replace(rewards=batch.rewards / 100)
+    sac = HistorySAC(3, 2, lambda: make_encoder(encoder, 3, 2, window), SACConfig(lr=1e-3, batch_size=8))
+    assert sac.actor.encoder is not sac.critics[0].encoder is not sac.critics[1].encoder
+    first = sac.update(batch)
+    for _ in range(25):
+        last = sac.update(batch)
+    assert all(np.isfinite(v) for v in last.values())
+    assert last["train/critic_loss"] < 0.5 * first["train/critic_loss"]
+    assert set(first) == {"train/critic_loss", "train/actor_loss", "train/alpha_loss", "train/alpha"}
+
+
+def test_train_checkpoint_resume_and_csv(tmp_path):
+    kwargs = dict(
+        params="fixed",
+        seed=3,
+        num_envs=2,
+        learning_starts=100,
+        eval_every=200,
+        eval_episodes=2,
+        updates_per_step=0.05,
+        progress=False,
+        window=4,
+    )
+    full = train(ENV_IDS["MassSpringDamper"], "gru", 600, **kwargs)
+    ckpt = tmp_path / "ck.pt"
+    train(ENV_IDS["MassSpringDamper"], "gru", 400, checkpoint=ckpt, **kwargs)
+    resumed = train(
+        ENV_IDS["MassSpringDamper"],
+        "gru",
+        600,
+        checkpoint=ckpt,
+        resume=True,
+        log_csv=tmp_path / "log.csv",
+        **kwargs,
+    )
+    assert [r["step"] for r in resumed.history] == [200.0, 400.0, 600.0]
+    for a, b in zip(
+        full.agent.sac.state_dict().values(), resumed.agent.sac.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b)
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert len(rows) == 3 and "eval/train" in rows[0] and "train/critic_loss" in rows[-1]
+
+
+def test_train_rejects_bad_input_before_work():
+    with pytest.raises(ValueError, match="`encoder`"):
+        train(ENV_IDS["MassSpringDamper"], "lstm", 100)
+    with pytest.raises(ValueError, match="`window`"):
+        train(ENV_IDS["MassSpringDamper"], "gpide", 100, window=0)
+    with pytest.raises(ValueError, match="`params`"):
+        train(ENV_IDS["MassSpringDamper"], "none", 100, params="huge")
+
+
+def test_tuned_pid_reaches_the_reference_level():
+    tuned = tune_pid(ENV_IDS["MassSpringDamper"], "fixed", episodes=16, maxiter=15)
+    fixed = evaluate(tuned.controller, ENV_IDS["MassSpringDamper"], "fixed", episodes=64)
+    large = evaluate(tuned.controller, ENV_IDS["MassSpringDamper"], "large", episodes=64)
+    # reference tuned PID: -6.14 (fixed -> fixed) and -11.39 (fixed -> large)
+    assert fixed.mean > -7.5 and large.mean > -14.5
+    zero = evaluate(ZeroPolicy(1), ENV_IDS["MassSpringDamper"], "fixed", episodes=64)
+    assert fixed.mean > zero.mean + 50
+
+
+def test_pid_returns_match_evaluate():
+    gains = np.array([[2.0, 0.1, 1.0]])
+    ctrl = PIDController(gains[0], gym_spec_pid(), action_is_change=False)
+    direct = pid_returns(ENV_IDS["MassSpringDamper"], "med", gains, episodes=8, seed=42)[0]
+    np.testing.assert_allclose(direct, evaluate(ctrl, ENV_IDS["MassSpringDamper"], "med", 8, 42).returns)
+    with pytest.raises(ValueError, match="`gains`"):
+        PIDController([1.0, 2.0], gym_spec_pid())
+
+
+def gym_spec_pid():
+    from sciprob.control.envs.springs import MassSpringDamperDynamics
+
+    return MassSpringDamperDynamics.PID
+
+
+@pytest.mark.slow
+def test_pid_feature_agent_learns_msd():
+    res = train(ENV_IDS["MassSpringDamper"], "pid", 4800, params="fixed", learning_starts=800, progress=False)
+    assert evaluate(res.agent, ENV_IDS["MassSpringDamper"], "fixed", 32).mean > -15
