@@ -8,4 +8,13 @@ exactly the names it claims.
 
 CATALOG: dict[str, str] = {
     "fem-poisson-convergence": "sciprob.physics.experiments",
+    "pddlvm-poisson-1d": "sciprob.physics.pddlvm_experiments",
+    "pddlvm-nonlinear-poisson-1d": "sciprob.physics.pddlvm_experiments",
+    "pddlvm-poisson-2d": "sciprob.physics.pddlvm_experiments",
+    "gpide-tracking": "sciprob.control.experiments",
+    "iterative-linearisation": "sciprob.theory.linearisation.experiments",
+    "teacher-student": "sciprob.theory.teacher_student.experiments",
+    "relora-lm": "sciprob.learning.lowrank.experiments",
+    "tsc": "sciprob.learning.tsc.experiments",
+    "update-rules": "sciprob.learning.optim.experiments",
 }

@@ -9,6 +9,19 @@ this package and imports it after this file has run.
 import dolfinx_solver  # noqa: F401, I001 - must precede dolfinx (sets up the bundled PETSc)
 import dolfinx  # noqa: F401
 
+from sciprob.physics.fem.parametric import (
+    LinearPoisson1D,
+    NonlinearPoisson1D,
+    ParametricPoissonProblem,
+    Poisson2D,
+)
 from sciprob.physics.fem.poisson import PoissonSolution, solve_manufactured_poisson
 
-__all__ = ["PoissonSolution", "solve_manufactured_poisson"]
+__all__ = [
+    "LinearPoisson1D",
+    "NonlinearPoisson1D",
+    "ParametricPoissonProblem",
+    "Poisson2D",
+    "PoissonSolution",
+    "solve_manufactured_poisson",
+]

@@ -1,0 +1,363 @@
+"""PDDLVM experiments: forward and inverse maps of parametric Poisson problems.
+
+``pddlvm-poisson-1d`` and ``pddlvm-nonlinear-poisson-1d`` are the linear and
+nonlinear 1D set-ups of Vadeboncoeur et al. (arXiv:2208.04856, official code
+``apps/poisson1DLinear``, ``apps/poisson1DNonLinear``); ``pddlvm-poisson-2d``
+is issue #4's 2D problem (beyond the paper). Each trains a :class:`PDDLVM`
+on the DOLFINx-assembled residual (no PDE solves), then compares it on a
+held-out set of prior draws with DOLFINx solves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from sciprob.physics.pddlvm_plots import plot_elbo, plot_forward, plot_inverse
+
+from sciprob.config import param
+from sciprob.experiments import RunContext, experiment
+
+PAPER = "Vadeboncoeur et al. 2023, Fully probabilistic deep models for forward and inverse problems in parametric PDEs (arXiv:2208.04856)"  # noqa: E501
+
+
+@dataclass(frozen=True)
+class PDDLVMConfig:
+    """Discretisation, networks, ELBO and training budget of a PDDLVM run."""
+
+    mesh: int = param(20, "elements (1D) or squares per side (2D); >= 2")
+    basis_degree: int = param(
+        5, "Chebyshev polynomials per direction representing u (the paper's dimU in 1D)"
+    )
+    hidden: tuple[int, ...] = param((50, 50, 50), "hidden widths of the forward network q(u|z)")
+    inverse_hidden: tuple[int, ...] = param((50, 50, 50), "hidden widths of the inverse network p(z|u)")
+    covariance: Literal["diagonal", "lowrank"] = param("diagonal", "covariance family of both networks")
+    rank: int = param(2, "rank of the low-rank covariance factor")
+    epsilon: float = param(1e-2, "residual noise scale epsilon (paper: 1e-2)")
+    steps: int = param(2000, "SVI steps")
+    batch_size: int = param(32, "prior draws of z per step (paper: 1)")
+    lr: float = param(1e-2, "initial Adam learning rate")
+    lr_halve_every: int = param(500, "steps per halving of the learning rate (smooth per-step decay)")
+    clip: float = param(10.0, "elementwise gradient clipping of ClippedAdam")
+    n_test: int = param(100, "held-out parameter draws from the prior")
+    jit: bool = param(True, "use JitTrace_ELBO (the model structure is static)")
+    checkpoint_every: int = param(1000, "steps between checkpoints")
+    dtype: Literal["float32", "float64"] = param("float32", "floating point type of training")
+    n_plot: int = param(3, "test cases shown in the figures")
+
+    def __post_init__(self) -> None:
+        checks = {
+            "mesh": (self.mesh >= 2, "an integer >= 2"),
+            "basis_degree": (self.basis_degree >= 2, "an integer >= 2"),
+            "hidden": (len(self.hidden) > 0 and min(self.hidden) > 0, "positive widths"),
+            "inverse_hidden": (
+                len(self.inverse_hidden) > 0 and min(self.inverse_hidden) > 0,
+                "positive widths",
+            ),
+            "rank": (self.rank >= 1, "an integer >= 1"),
+            "epsilon": (self.epsilon > 0, "positive"),
+            "steps": (self.steps >= 0, "an integer >= 0"),
+            "batch_size": (self.batch_size >= 1, "an integer >= 1"),
+            "lr": (self.lr > 0, "positive"),
+            "lr_halve_every": (self.lr_halve_every >= 1, "an integer >= 1"),
+            "clip": (self.clip > 0, "positive"),
+            "n_test": (self.n_test >= 1, "an integer >= 1"),
+            "checkpoint_every": (self.checkpoint_every >= 1, "an integer >= 1"),
+            "n_plot": (1 <= self.n_plot <= self.n_test, "between 1 and `n_test`"),
+        }
+        for key, (ok, rule) in checks.items():
+            if not ok:
+                raise ValueError(f"`{key}` must be {rule}, got {getattr(self, key)!r}")
+
+
+@dataclass(frozen=True)
+class NonlinearPDDLVMConfig(PDDLVMConfig):
+    """As :class:`PDDLVMConfig`, defaults of the paper's nonlinear 1D problem."""
+
+    mesh: int = param(60, "elements; >= 2")
+    basis_degree: int = param(10, "Chebyshev polynomials representing u (the paper's dimU)")
+    hidden: tuple[int, ...] = param((100, 100, 100, 100), "hidden widths of q(u|z)")
+    inverse_hidden: tuple[int, ...] = param((100, 100, 100, 100), "hidden widths of p(z|u)")
+
+
+@dataclass(frozen=True)
+class Poisson2DConfig(PDDLVMConfig):
+    """As :class:`PDDLVMConfig`, defaults of issue #4's 2D problem."""
+
+    mesh: int = param(32, "squares per side of the unit-square triangle mesh; >= 2")
+    basis_degree: int = param(8, "Chebyshev polynomials per direction (m = degree**2)")
+    hidden: tuple[int, ...] = param((128, 128, 128), "hidden widths of q(u|z)")
+    inverse_hidden: tuple[int, ...] = param((128, 128, 128), "hidden widths of p(z|u)")
+    epsilon: float = param(1e-3, "residual noise scale epsilon (load entries are ~10 h^2)")
+    batch_size: int = param(64, "prior draws of z per step")
+
+
+def _nme(truth: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """Per-case ``||truth - estimate||^2 / ||truth||^2``, shape (batch,)."""
+    return ((truth - estimate) ** 2).sum(-1) / (truth**2).sum(-1)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_pddlvm(
+    problem_factory: Callable[[int], object], cfg: PDDLVMConfig, ctx: RunContext
+) -> dict[str, float]:
+    """Build the problem, train the PDDLVM, evaluate it against DOLFINx, plot.
+
+    Parameters
+    ----------
+    problem_factory : callable
+        ``factory(mesh) -> ParametricPoissonProblem``.
+    cfg : PDDLVMConfig
+    ctx : RunContext
+
+    Returns
+    -------
+    dict of str to float
+        ``forward_nme``, ``inverse_nme``, ``forward_coverage_95``, ``speedup``,
+        ``train_seconds`` and ``forward_nme_untrained``.
+    """
+    import pyro
+    from pyro.optim import ClippedAdam
+    from sciprob.physics import PDDLVM, ReducedBasis
+    from sciprob.ppl import train_svi
+
+    dtype = getattr(torch, cfg.dtype)
+    with ctx.timer("setup_seconds"):  # meshes and DOLFINx form compilation
+        problem = problem_factory(cfg.mesh)
+        basis = ReducedBasis.chebyshev(problem.discrete, cfg.basis_degree)
+    discrete = problem.discrete
+    z_test = problem.prior().sample((cfg.n_test,))
+
+    start = time.perf_counter()
+    u_fem = problem.solve_fem(z_test)  # one compiled-form solve at a time
+    fem_seconds = (time.perf_counter() - start) / cfg.n_test
+    ctx.timings["fem_seconds_per_solve"] = fem_seconds
+
+    discrete.to(device=ctx.device, dtype=dtype)
+    basis.to(device=ctx.device, dtype=dtype)
+    pyro.clear_param_store()
+    model = PDDLVM(
+        discrete,
+        basis,
+        epsilon=cfg.epsilon,
+        hidden=cfg.hidden,
+        inverse_hidden=cfg.inverse_hidden,
+        covariance=cfg.covariance,
+        rank=cfg.rank,
+    ).to(device=ctx.device, dtype=dtype)
+    z_dev, u_dev = z_test.to(ctx.device, dtype), u_fem.to(ctx.device, dtype)
+    untrained = _nme(u_dev, model.forward(z_dev).mean).mean().item()
+
+    optimizer = ClippedAdam({"lr": cfg.lr, "lrd": 0.5 ** (1.0 / cfg.lr_halve_every), "clip_norm": cfg.clip})
+    with ctx.timer("train_seconds"):
+        history = train_svi(
+            model.model,
+            model.guide,
+            optimizer,
+            steps=cfg.steps,
+            model_kwargs={"batch_size": cfg.batch_size},
+            jit=cfg.jit,
+            checkpoint_path=ctx.checkpoint_path,
+            checkpoint_every=cfg.checkpoint_every,
+            resume=ctx.resume,
+            description=f"PDDLVM {ctx.name}",
+        )
+
+    forward = model.forward(z_dev)
+    inverse = model.inverse(u_dev)
+    timings = []
+    for _ in range(20):  # best of 20: other load on the machine only ever adds time
+        _sync(ctx.device)
+        t0 = time.perf_counter()
+        model.forward(z_dev)
+        _sync(ctx.device)
+        timings.append(time.perf_counter() - t0)
+    model_seconds = min(timings) / cfg.n_test
+    ctx.timings["model_seconds_per_solution"] = model_seconds
+
+    kappa_true = discrete.coefficients.kappa_field(z_dev)
+    kappa_pred = discrete.coefficients.kappa_field(inverse.mean)
+    inside = (u_dev - forward.mean).abs() <= 1.96 * forward.stddev
+    metrics = {
+        "forward_nme": _nme(u_dev, forward.mean).mean().item(),
+        "inverse_nme": _nme(kappa_true, kappa_pred).mean().item(),
+        "forward_coverage_95": inside.double().mean().item(),
+        "speedup": fem_seconds / model_seconds,
+        "train_seconds": ctx.timings["train_seconds"],
+        "forward_nme_untrained": untrained,
+    }
+
+    k = cfg.n_plot
+    ctx.savefig(
+        plot_forward(discrete, u_fem[:k], forward.mean[:k].cpu(), forward.stddev[:k].cpu()),
+        "forward.png",
+        f"FEM (DOLFINx) vs PDDLVM predictive mean with ±2σ bands, {k} test cases.",
+    )
+    kappa_samples = discrete.coefficients.kappa_field(
+        inverse.sample((200,))[:, :k].reshape(-1, discrete.dim_z)
+    ).reshape(200, k, -1)
+    ctx.savefig(
+        plot_inverse(discrete, kappa_true[:k].cpu(), kappa_pred[:k].cpu(), kappa_samples.cpu()),
+        "inverse.png",
+        "Diffusivity behind each FEM solution: truth vs the inverse map (mean of z, 95% band).",
+    )
+    ctx.savefig(plot_elbo(history.losses), "elbo.png", "ELBO during training.")
+    ctx.table(
+        "Test set",
+        "\n".join(
+            [
+                "| quantity | value |",
+                "|---|---|",
+                f"| degrees of freedom | {discrete.n_dofs} |",
+                f"| cells | {discrete.operator.n_cells} |",
+                f"| reduced coordinates of u | {basis.size} |",
+                f"| test cases | {cfg.n_test} |",
+                f"| FEM seconds per solve | {fem_seconds:.3e} |",
+                f"| model seconds per solution (batched) | {model_seconds:.3e} |",
+                f"| forward NME before training | {untrained:.3e} |",
+            ]
+        ),
+    )
+    return metrics
+
+
+def _target_notes(ctx: RunContext, metrics: dict[str, float], targets: dict[str, float]) -> None:
+    """Say, with this run's numbers, which of issue #4's paper-preset targets hold."""
+    lines = []
+    for key, bound in targets.items():
+        value = metrics[key]
+        holds = value <= bound if key.endswith("nme") else value >= bound
+        relation = "<=" if key.endswith("nme") else ">="
+        lines.append(
+            f"`{key}` = {value:.3g} (target {relation} {bound:g}, set for the paper preset): "
+            + ("holds." if holds else "**does not hold** in this run.")
+        )
+    lines.append(
+        "The paper reports relative errors but its table values were not available to us "
+        "(../shared/references/scienceml.md: NOT FOUND), so `inverse_nme` "
+        f"= {metrics['inverse_nme']:.3g} cannot be compared with a published number. "
+        f"`forward_coverage_95` = {metrics['forward_coverage_95']:.3g}: the variational Gaussian is "
+        "diagonal in reduced coordinates, so its bands reflect the residual noise epsilon, not the "
+        "network's approximation error; values well below 0.95 mean over-confident bands."
+    )
+    ctx.note(" ".join(lines))
+
+
+def _common_notes(ctx: RunContext, metrics_hint: str) -> None:
+    ctx.note(
+        "Representation of u: reduced Chebyshev coordinates (tensor products in 2D), "
+        "re-orthonormalised with the residual Jacobian at the prior mean (our choice; the paper "
+        "uses plain Chebyshev coefficients). The residual is the full nodal P1 residual assembled "
+        "from DOLFINx operators; the diffusivity is cell-wise (DG0 at cell midpoints). "
+        "`inverse_nme` is the NME of the diffusivity field kappa(mean of p(z|u_FEM)). "
+        "`speedup` and `train_seconds` are wall-clock timings (they vary between runs); "
+        "`forward_nme_untrained` is the forward error of the initial networks. " + metrics_hint
+    )
+
+
+@experiment(
+    "pddlvm-poisson-1d",
+    config=PDDLVMConfig,
+    presets={
+        "tiny": {"steps": 60, "n_test": 5, "hidden": (16, 16), "inverse_hidden": (16, 16), "batch_size": 8},
+        "quick": {"steps": 3000, "lr_halve_every": 600},
+        "paper": {"steps": 10000, "lr_halve_every": 2000, "n_test": 200},
+    },
+    paper=PAPER,
+    summary="Linear 1D Poisson (20 P1 cells, kappa = softplus(z)): forward/inverse maps from the residual.",
+    anchors={
+        "forward_nme": (1e-3, "issue #4 acceptance target (the paper's table values were not available)")
+    },
+)
+def run_poisson_1d(cfg: PDDLVMConfig, ctx: RunContext) -> dict[str, float]:
+    """Run the paper's linear 1D set-up."""
+    from sciprob.physics.fem import LinearPoisson1D
+
+    metrics = run_pddlvm(LinearPoisson1D, cfg, ctx)
+    _target_notes(ctx, metrics, {"forward_nme": 1e-3})
+    _common_notes(
+        ctx,
+        "Paper budget: 200,000 Adam steps with one sample each, lr 1e-3 halved every 20k, nets 3x50, "
+        f"epsilon 1e-2; this run: {cfg.steps} steps of {cfg.batch_size} samples.",
+    )
+    return metrics
+
+
+@experiment(
+    "pddlvm-nonlinear-poisson-1d",
+    config=NonlinearPDDLVMConfig,
+    presets={
+        "tiny": {
+            "steps": 40,
+            "n_test": 4,
+            "hidden": (16, 16),
+            "inverse_hidden": (16, 16),
+            "batch_size": 8,
+            "mesh": 20,
+        },
+        "quick": {"steps": 3000, "lr_halve_every": 600},
+        "paper": {"steps": 12000, "lr_halve_every": 2400, "batch_size": 64, "n_test": 200},
+    },
+    paper=PAPER,
+    summary="Nonlinear 1D Poisson (60 cells, Chebyshev kappa, random f and BC): PDDLVM forward/inverse maps.",
+    anchors={
+        "forward_nme": (1e-3, "issue #4 acceptance target (the paper's table values were not available)")
+    },
+)
+def run_nonlinear_poisson_1d(cfg: NonlinearPDDLVMConfig, ctx: RunContext) -> dict[str, float]:
+    """Run the paper's nonlinear 1D set-up."""
+    from sciprob.physics.fem import NonlinearPoisson1D
+
+    metrics = run_pddlvm(NonlinearPoisson1D, cfg, ctx)
+    _target_notes(ctx, metrics, {"forward_nme": 1e-3})
+    _common_notes(
+        ctx,
+        "Paper budget: 1,000,000 Adam steps, lr 1e-3 halved every 100k, grad clip 1, nets 4x100, "
+        f"epsilon 1e-2; this run: {cfg.steps} steps of {cfg.batch_size} samples. The inverse map "
+        "also predicts f and the right boundary value (z has 7 entries); `inverse_nme` scores kappa only.",
+    )
+    return metrics
+
+
+@experiment(
+    "pddlvm-poisson-2d",
+    config=Poisson2DConfig,
+    presets={
+        "tiny": {
+            "steps": 30,
+            "n_test": 4,
+            "mesh": 6,
+            "basis_degree": 4,
+            "hidden": (16, 16),
+            "inverse_hidden": (16, 16),
+            "batch_size": 8,
+        },
+        "quick": {"steps": 1500, "lr_halve_every": 300},
+        "paper": {"mesh": 64, "steps": 3000, "lr_halve_every": 600, "epsilon": 2.5e-4, "n_test": 200},
+    },
+    paper=PAPER + " (problem beyond the paper, issue #4)",
+    summary="2D Poisson on the unit square, kappa = exp(8 cosine modes): PDDLVM maps, speed-up over DOLFINx.",
+    anchors={
+        "forward_nme": (5e-3, "issue #4 acceptance target"),
+        "speedup": (100.0, "issue #4 acceptance target (paper abstract: up to ~1000x on 3D shells)"),
+    },
+)
+def run_poisson_2d(cfg: Poisson2DConfig, ctx: RunContext) -> dict[str, float]:
+    """Run issue #4's 2D problem."""
+    from sciprob.physics.fem import Poisson2D
+
+    metrics = run_pddlvm(Poisson2D, cfg, ctx)
+    _target_notes(ctx, metrics, {"forward_nme": 5e-3, "speedup": 100.0})
+    _common_notes(
+        ctx,
+        "The problem is not in the paper, so there is nothing to compare with but the acceptance "
+        "targets of issue #4. Epsilon is scaled with the load entries (~10 h^2).",
+    )
+    return metrics

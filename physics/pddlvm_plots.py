@@ -1,0 +1,157 @@
+"""Figures of the PDDLVM experiments (matplotlib, Agg): forward bands, inverse fields, ELBO."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.tri import Triangulation  # noqa: E402
+from sciprob.physics.residual import DiscreteProblem  # noqa: E402
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def _triangulation(problem: DiscreteProblem) -> Triangulation:
+    xy = _np(problem.dof_coordinates)
+    return Triangulation(xy[:, 0], xy[:, 1], problem.operator.cell_dofs.cpu().numpy())
+
+
+def plot_forward(problem: DiscreteProblem, u_fem: torch.Tensor, mean: torch.Tensor, std: torch.Tensor):
+    """FEM solutions vs predictive means with ±2σ bands.
+
+    Parameters
+    ----------
+    problem : DiscreteProblem
+    u_fem, mean, std : Tensor of shape (k, n_dofs)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        1D: one panel per case. 2D: the midline ``y = 1/2`` of each case, and
+        FEM / mean / |error| / σ maps of the first case.
+    """
+    x = _np(problem.dof_coordinates)
+    u_fem, mean, std = _np(u_fem), _np(mean), _np(std)
+    k = u_fem.shape[0]
+    if x.shape[1] == 1:
+        fig, axes = plt.subplots(1, k, figsize=(4 * k, 3.2), squeeze=False)
+        order = np.argsort(x[:, 0])
+        for i, ax in enumerate(axes[0]):
+            xs = x[order, 0]
+            ax.fill_between(
+                xs, (mean - 2 * std)[i, order], (mean + 2 * std)[i, order], alpha=0.3, label="±2σ"
+            )
+            ax.plot(xs, mean[i, order], "C0-", label="PDDLVM mean")
+            ax.plot(xs, u_fem[i, order], "k.", ms=4, label="FEM")
+            ax.set_xlabel("x")
+            ax.set_title(f"test case {i}")
+        axes[0, 0].set_ylabel("u")
+        axes[0, 0].legend(fontsize=8)
+        return fig
+    fig, axes = plt.subplots(2, max(k, 4), figsize=(4 * max(k, 4), 6.5), squeeze=False)
+    y_mid = x[np.argmin(np.abs(x[:, 1] - 0.5 * (x[:, 1].min() + x[:, 1].max()))), 1]
+    line = np.where(np.abs(x[:, 1] - y_mid) < 1e-8)[0]
+    line = line[np.argsort(x[line, 0])]
+    for i in range(k):
+        ax = axes[0, i]
+        xs = x[line, 0]
+        ax.fill_between(xs, (mean - 2 * std)[i, line], (mean + 2 * std)[i, line], alpha=0.3, label="±2σ")
+        ax.plot(xs, mean[i, line], "C0-", label="PDDLVM mean")
+        ax.plot(xs, u_fem[i, line], "k.", ms=3, label="FEM")
+        ax.set_title(f"case {i}, midline y = {x[line[0], 1]:.2f}")
+    axes[0, 0].legend(fontsize=8)
+    for ax in axes[0, k:]:
+        ax.axis("off")
+    tri = _triangulation(problem)
+    panels = [("FEM", u_fem[0]), ("mean", mean[0]), ("|error|", np.abs(u_fem[0] - mean[0])), ("σ", std[0])]
+    for ax, (title, values) in zip(axes[1], panels, strict=False):
+        im = ax.tripcolor(tri, values, shading="gouraud")
+        fig.colorbar(im, ax=ax)
+        ax.set_title(f"case 0: {title}")
+        ax.set_aspect("equal")
+    for ax in axes[1, len(panels) :]:
+        ax.axis("off")
+    return fig
+
+
+def plot_inverse(
+    problem: DiscreteProblem, kappa_true: torch.Tensor, kappa_pred: torch.Tensor, kappa_samples: torch.Tensor
+):
+    """Diffusivity recovered by the inverse map.
+
+    Parameters
+    ----------
+    problem : DiscreteProblem
+    kappa_true, kappa_pred : Tensor of shape (k, n_cells)
+        Truth and the field of the inverse map's mean parameters.
+    kappa_samples : Tensor of shape (n_samples, k, n_cells)
+        Fields of parameter samples from the inverse map (for the 95% band).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    kt, kp, ks = _np(kappa_true), _np(kappa_pred), _np(kappa_samples)
+    mid = _np(problem.coefficients.cell_midpoints)
+    k = kt.shape[0]
+    if mid.shape[1] == 1:
+        order = np.argsort(mid[:, 0])
+        lo, hi = np.percentile(ks, [2.5, 97.5], axis=0)
+        fig, axes = plt.subplots(1, k, figsize=(4 * k, 3.2), squeeze=False)
+        for i, ax in enumerate(axes[0]):
+            xs = mid[order, 0]
+            ax.fill_between(xs, lo[i, order], hi[i, order], alpha=0.3, label="95% band")
+            ax.plot(xs, kp[i, order], "C1-", label="inverse mean")
+            ax.plot(xs, kt[i, order], "k--", label="truth")
+            ax.set_xlabel("x")
+            ax.set_title(f"test case {i}")
+        axes[0, 0].set_ylabel("kappa")
+        axes[0, 0].legend(fontsize=8)
+        return fig
+    tri = _triangulation(problem)
+    fig, axes = plt.subplots(k, 3, figsize=(11, 3.3 * k), squeeze=False)
+    for i in range(k):
+        vmin, vmax = kt[i].min(), kt[i].max()
+        for ax, (title, values) in zip(
+            axes[i],
+            [("true kappa", kt[i]), ("inverse-map kappa", kp[i]), ("|error|", np.abs(kt[i] - kp[i]))],
+            strict=True,
+        ):
+            lim = {} if title == "|error|" else {"vmin": vmin, "vmax": vmax}
+            im = ax.tripcolor(tri, facecolors=values, **lim)
+            fig.colorbar(im, ax=ax)
+            ax.set_title(f"case {i}: {title}")
+            ax.set_aspect("equal")
+    return fig
+
+
+def plot_elbo(losses: list[float]):
+    """ELBO (= -loss) per step with a running mean, symmetric-log scale.
+
+    Parameters
+    ----------
+    losses : list of float
+        SVI losses.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    elbo = -np.asarray(losses, dtype=float)
+    if elbo.size:
+        ax.plot(np.arange(1, elbo.size + 1), elbo, alpha=0.3, lw=0.6, label="ELBO")
+        w = max(1, elbo.size // 50)
+        smooth = np.convolve(elbo, np.ones(w) / w, mode="valid")
+        ax.plot(np.arange(w, elbo.size + 1), smooth, lw=1.5, label=f"running mean ({w})")
+    ax.set_yscale("symlog")
+    ax.set_xlabel("step")
+    ax.set_ylabel("ELBO")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
