@@ -117,9 +117,9 @@ class TimeSeriesData:
 
 
 def znormalize(x: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """z-normalise each series along its last axis, as dl-4-tsc does.
+    r"""z-normalise each series along its last axis, as dl-4-tsc does.
 
-    .. math:: \\tilde x_t = (x_t - \\bar x) / s, \\qquad s = \\mathrm{std}(x)
+    .. math:: \tilde x_t = (x_t - \bar x) / s, \qquad s = \mathrm{std}(x)
 
     Missing values (NaN) are ignored in the mean and standard deviation and
     replaced by 0 (the mean) afterwards. A constant series (``s < eps``) is
@@ -145,7 +145,9 @@ def znormalize(x: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     return np.nan_to_num((x - mean) / std)
 
 
-def equalize_length(x: np.ndarray, length: int, method: Literal["resample", "pad"] = "resample") -> np.ndarray:
+def equalize_length(
+    x: np.ndarray, length: int, method: Literal["resample", "pad"] = "resample"
+) -> np.ndarray:
     """Bring one case to ``length`` time steps.
 
     Parameters
@@ -283,33 +285,51 @@ def read_ts(path: str | os.PathLike) -> TimeSeriesData:
         raise TimeSeriesFormatError(path, None, "missing header: no @data line")
     if not series:
         raise TimeSeriesFormatError(path, None, "no cases after @data")
-    data = TimeSeriesData(series, np.asarray(labels, dtype=str), header.get("problemname", path.stem), str(path))
+    data = TimeSeriesData(
+        series, np.asarray(labels, dtype=str), header.get("problemname", path.stem), str(path)
+    )
     if _header_flag(header, "equallength", path, True) and not data.equal_length:
         bad = int(np.argmax(data.lengths != data.lengths[0]))
         raise TimeSeriesFormatError(
-            path, None, f"@equalLength true but case {bad} has length {data.lengths[bad]} != {data.lengths[0]}"
+            path,
+            None,
+            f"@equalLength true but case {bad} has length {data.lengths[bad]} != {data.lengths[0]}",
         )
     return data
 
 
-def _check_header(header: dict[str, str], lines: dict[str, int], path: Path) -> tuple[int | None, list[str] | None]:
+def _check_header(
+    header: dict[str, str], lines: dict[str, int], path: Path
+) -> tuple[int | None, list[str] | None]:
     """Validate the header at ``@data``; return the dimension count and the declared labels."""
     if _header_flag(header, "timestamps", path, False):
-        raise NotImplementedError(f"{path}: @timeStamps true files are not supported; export without time stamps")
+        raise NotImplementedError(
+            f"{path}: @timeStamps true files are not supported; export without time stamps"
+        )
     if "classlabel" not in header:
-        raise TimeSeriesFormatError(path, None, "missing header: no @classLabel line (classification files need one)")
+        raise TimeSeriesFormatError(
+            path, None, "missing header: no @classLabel line (classification files need one)"
+        )
     tokens = header["classlabel"].split()
     if not tokens or tokens[0].lower() not in _BOOL:
-        raise TimeSeriesFormatError(path, lines["classlabel"], f"@classLabel must start with true or false, got {header['classlabel']!r}")
+        raise TimeSeriesFormatError(
+            path,
+            lines["classlabel"],
+            f"@classLabel must start with true or false, got {header['classlabel']!r}",
+        )
     if not _BOOL[tokens[0].lower()]:
-        raise TimeSeriesFormatError(path, lines["classlabel"], "@classLabel false: the file has no class labels")
+        raise TimeSeriesFormatError(
+            path, lines["classlabel"], "@classLabel false: the file has no class labels"
+        )
     declared = tokens[1:] or None
     n_dims: int | None = None
     if "dimensions" in header:
         try:
             n_dims = int(header["dimensions"])
         except ValueError:
-            raise TimeSeriesFormatError(path, lines["dimensions"], f"@dimensions must be an integer, got {header['dimensions']!r}") from None
+            raise TimeSeriesFormatError(
+                path, lines["dimensions"], f"@dimensions must be an integer, got {header['dimensions']!r}"
+            ) from None
     elif _header_flag(header, "univariate", path, False):
         n_dims = 1
     return n_dims, declared
@@ -410,7 +430,9 @@ def available_datasets(root: str | os.PathLike | None = None) -> list[str]:
     return sorted(names)
 
 
-def load_ucr(name: str, split: Literal["train", "test"], root: str | os.PathLike | None = None) -> TimeSeriesData:
+def load_ucr(
+    name: str, split: Literal["train", "test"], root: str | os.PathLike | None = None
+) -> TimeSeriesData:
     """Load one split of a UCR/UEA data set by name.
 
     The first match wins, searching ``root``, then ``$SCIPROB_DATA``, then the

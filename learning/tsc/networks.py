@@ -20,8 +20,14 @@ References
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
+
+# Keras' 'same' padding with the review's even kernels (8, 40, 20, 10) is what we want; torch warns about
+# the internal zero-padded copy it makes for it.
+warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths")
 
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int, relu: bool = True) -> nn.Sequential:
@@ -95,7 +101,9 @@ class _ResidualBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.convs = nn.Sequential(
-            _conv_bn_relu(c_in, c_out, 8), _conv_bn_relu(c_out, c_out, 5), _conv_bn_relu(c_out, c_out, 3, relu=False)
+            _conv_bn_relu(c_in, c_out, 8),
+            _conv_bn_relu(c_out, c_out, 5),
+            _conv_bn_relu(c_out, c_out, 3, relu=False),
         )
         # dl-4-tsc: 1x1 conv + BN when the width changes, BN only otherwise
         if c_in != c_out:
@@ -171,12 +179,17 @@ class Encoder(nn.Module):
             raise ValueError(f"`Encoder` requires `length` >= 4 (two max-poolings of 2), got {length}")
 
         def block(c_in: int, c_out: int, kernel: int, pool: bool) -> list[nn.Module]:
-            layers = [nn.Conv1d(c_in, c_out, kernel, padding="same"), nn.GroupNorm(1, c_out),
-                      nn.PReLU(c_out), nn.Dropout(0.2)]
+            layers = [
+                nn.Conv1d(c_in, c_out, kernel, padding="same"),
+                nn.GroupNorm(1, c_out),
+                nn.PReLU(c_out),
+                nn.Dropout(0.2),
+            ]
             return layers + [nn.MaxPool1d(2)] if pool else layers
 
-        self.body = nn.Sequential(*block(in_channels, 128, 5, True), *block(128, 256, 11, True),
-                                  *block(256, 512, 21, False))
+        self.body = nn.Sequential(
+            *block(in_channels, 128, 5, True), *block(128, 256, 11, True), *block(256, 512, 21, False)
+        )
         self.attention_dense = nn.Linear(256, 256)
         self.attention_norm = nn.GroupNorm(1, 256)
         self.head = nn.Linear(256 * (length // 4), n_classes)
@@ -211,8 +224,13 @@ class TimeCNN(nn.Module):
         super().__init__()
         padding = "same" if length < 60 else "valid"
         self.body = nn.Sequential(
-            nn.Conv1d(in_channels, 6, 7, padding=padding), nn.Sigmoid(), nn.AvgPool1d(3),
-            nn.Conv1d(6, 12, 7, padding=padding), nn.Sigmoid(), nn.AvgPool1d(3), nn.Flatten(),
+            nn.Conv1d(in_channels, 6, 7, padding=padding),
+            nn.Sigmoid(),
+            nn.AvgPool1d(3),
+            nn.Conv1d(6, 12, 7, padding=padding),
+            nn.Sigmoid(),
+            nn.AvgPool1d(3),
+            nn.Flatten(),
         )
         n_out = self.body(torch.zeros(1, in_channels, length)).shape[1] if length >= 9 else 0
         if n_out == 0:
@@ -247,8 +265,13 @@ class MCDCNN(nn.Module):
 
         def branch() -> nn.Sequential:
             return nn.Sequential(
-                nn.Conv1d(1, 8, 5, padding=padding), nn.ReLU(), nn.MaxPool1d(2),
-                nn.Conv1d(8, 8, 5, padding=padding), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(),
+                nn.Conv1d(1, 8, 5, padding=padding),
+                nn.ReLU(),
+                nn.MaxPool1d(2),
+                nn.Conv1d(8, 8, 5, padding=padding),
+                nn.ReLU(),
+                nn.MaxPool1d(2),
+                nn.Flatten(),
             )
 
         if length < 4:
@@ -287,10 +310,17 @@ class TLeNet(nn.Module):
         if length < 8:
             raise ValueError(f"`TLeNet` requires slices of `length` >= 8, got {length}")
         self.body = nn.Sequential(
-            nn.Conv1d(in_channels, 5, 5, padding="same"), nn.ReLU(), nn.MaxPool1d(2),
-            nn.Conv1d(5, 20, 5, padding="same"), nn.ReLU(), nn.MaxPool1d(4), nn.Flatten(),
+            nn.Conv1d(in_channels, 5, 5, padding="same"),
+            nn.ReLU(),
+            nn.MaxPool1d(2),
+            nn.Conv1d(5, 20, 5, padding="same"),
+            nn.ReLU(),
+            nn.MaxPool1d(4),
+            nn.Flatten(),
         )
-        self.head = nn.Sequential(nn.Linear(20 * ((length // 2) // 4), 500), nn.ReLU(), nn.Linear(500, n_classes))
+        self.head = nn.Sequential(
+            nn.Linear(20 * ((length // 2) // 4), 500), nn.ReLU(), nn.Linear(500, n_classes)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Class logits, shape (batch, n_classes), of slices (batch, channels, length)."""
