@@ -13,22 +13,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from sciprob.learning.tsc.classifiers import MODEL_NAMES
 
 from sciprob.config import param
 from sciprob.experiments import RunContext, experiment
 
-_ALL_MODELS = (
-    "mlp",
-    "fcn",
-    "resnet",
-    "encoder",
-    "mcnn",
-    "tlenet",
-    "mcdcnn",
-    "timecnn",
-    "twiesn",
-    "inceptiontime",
-)
+# the paper preset's models: every classifier but the single Inception network
+_ALL_MODELS = tuple(name for name in MODEL_NAMES if name != "inception")
 _GAP_MODELS = ("fcn", "resnet", "inception", "inceptiontime")
 _REVIEW_EPOCHS = {
     "mlp": 5000,
