@@ -68,6 +68,7 @@ def _naive(net, x):
 
 def _worker(model, impl, outputs, n, chunk, repeats, device, queue):
     import torch
+
     from sciprob.theory.linearisation import empirical_ntk
 
     torch.set_num_threads(1) if device == "cpu" else None

@@ -18,9 +18,9 @@ import argparse
 import time
 
 import torch
+
 from sciprob.physics import PDDLVM, ReducedBasis
 from sciprob.physics.fem import Poisson2D
-
 from sciprob.runtime import resolve_device
 
 

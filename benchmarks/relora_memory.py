@@ -25,6 +25,7 @@ import sys
 import time
 
 import torch
+
 from sciprob.learning.lowrank import LlamaConfig, LlamaLM, ReLoRA, inject_lora, optimizer_state_bytes
 
 

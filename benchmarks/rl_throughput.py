@@ -18,8 +18,9 @@ import time
 
 import gymnasium as gym
 import numpy as np
-import sciprob.control  # noqa: F401 - registers the environments
 import torch
+
+import sciprob.control  # noqa: F401 - registers the environments
 from sciprob.control.buffer import SequenceReplayBuffer
 from sciprob.control.encoders import make_encoder
 from sciprob.control.sac import HistorySAC, SACConfig

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 import torch
-from sciprob.learning.tsc import RECIPES, get_architecture, load_ucr, train_network
 
+from sciprob.learning.tsc import RECIPES, get_architecture, load_ucr, train_network
 from sciprob.runtime import get_logger, resolve_device
 
 

@@ -29,6 +29,7 @@ import statistics
 import time
 
 import torch
+
 from sciprob.learning.optim import UpdateRule
 
 OPTIMIZERS = {

@@ -27,9 +27,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-from sciprob.control.envs.base import PIDSpec
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from sciprob.control.envs.base import PIDSpec
 
 
 class HistoryEncoder(nn.Module):

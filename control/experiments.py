@@ -165,6 +165,7 @@ def _plots(ctx: RunContext, env: str, ranges: list[str], runs: dict, baselines: 
 
 def _dynamics(env: str):
     import gymnasium as gym
+
     from sciprob.control.envs import ENV_IDS
 
     return gym.spec(ENV_IDS[env]).entry_point.dynamics_cls

@@ -27,9 +27,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
+from scipy.optimize import differential_evolution
+
 from sciprob.control.envs.base import PIDSpec, TrackingDynamics
 from sciprob.control.wrappers import PIDState
-from scipy.optimize import differential_evolution
 
 TUNE_SEED = 2_000_000
 DEFAULT_BOUNDS = ((0.0, 10.0), (0.0, 5.0), (0.0, 10.0))

@@ -30,10 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from sciprob.control.buffer import SequenceBatch
-from sciprob.control.encoders import HistoryEncoder, NoHistoryEncoder
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from sciprob.control.buffer import SequenceBatch
+from sciprob.control.encoders import HistoryEncoder, NoHistoryEncoder
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 

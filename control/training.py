@@ -20,11 +20,11 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 import torch
+
 from sciprob.control.buffer import SequenceReplayBuffer
 from sciprob.control.encoders import ENCODERS, make_encoder
 from sciprob.control.sac import HistorySAC, SACConfig
 from sciprob.control.wrappers import PIDFeaturesVector
-
 from sciprob.runtime import ProgressBar, atomic_write_text, get_logger, load_checkpoint, save_checkpoint
 
 EVAL_SEED = 1_000_000

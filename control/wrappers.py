@@ -24,6 +24,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
 from sciprob.control.envs.base import PIDSpec
 
 

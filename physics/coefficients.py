@@ -23,8 +23,9 @@ from typing import NamedTuple
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from sciprob.ppl.distributions import IndependentConcat
 from torch import Tensor
+
+from sciprob.ppl.distributions import IndependentConcat
 
 #: the (i, j) order of the 2D cosine modes, fixed by issue #4
 COSINE_MODES: tuple[tuple[int, int], ...] = (

@@ -69,8 +69,8 @@ def run(cfg: PoissonConvergenceConfig, ctx: RunContext) -> dict[str, float]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sciprob.physics.fem import solve_manufactured_poisson
 
+    from sciprob.physics.fem import solve_manufactured_poisson
     from sciprob.runtime import ProgressBar
 
     solutions = {}

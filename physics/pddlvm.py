@@ -48,10 +48,11 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro.nn import PyroModule, pyro_method
+from torch import Tensor, nn
+
 from sciprob.physics.coefficients import chebyshev
 from sciprob.physics.residual import DiscreteProblem
 from sciprob.ppl import AmortisedGaussian
-from torch import Tensor, nn
 
 
 class ReducedBasis(nn.Module):

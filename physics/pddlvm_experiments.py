@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from sciprob.physics.pddlvm_plots import plot_elbo, plot_forward, plot_inverse
 
 from sciprob.config import param
 from sciprob.experiments import RunContext, experiment
+from sciprob.physics.pddlvm_plots import plot_elbo, plot_forward, plot_inverse
 
 PAPER = "Vadeboncoeur et al. 2023, Fully probabilistic deep models for forward and inverse problems in parametric PDEs (arXiv:2208.04856)"  # noqa: E501
 
@@ -125,6 +125,7 @@ def run_pddlvm(
     """
     import pyro
     from pyro.optim import ClippedAdam
+
     from sciprob.physics import PDDLVM, ReducedBasis
     from sciprob.ppl import train_svi
 

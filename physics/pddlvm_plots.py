@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.tri import Triangulation  # noqa: E402
+
 from sciprob.physics.residual import DiscreteProblem  # noqa: E402
 
 

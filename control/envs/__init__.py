@@ -14,6 +14,7 @@ returns a :class:`BatchedTrackingEnv` stepping all systems in one numpy call.
 """
 
 import gymnasium as gym
+
 from sciprob.control.envs.base import BatchedTrackingEnv, PIDSpec, TrackingDynamics, TrackingEnv
 from sciprob.control.envs.navigation import BatchedNavigationEnv, NavigationEnv
 from sciprob.control.envs.springs import (

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
 from sciprob.control.envs.base import BatchedTrackingEnv, PIDSpec, SystemDraw, TrackingDynamics, TrackingEnv
 
 DT = 0.1

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from sciprob.learning.lowrank.lm import ByteTokenizer
 from torch import Tensor
+
+from sciprob.learning.lowrank.lm import ByteTokenizer
 
 # A fixed, documented list keeps the corpus identical across machines of one Python version.
 STDLIB_MODULES = (

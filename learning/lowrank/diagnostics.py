@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-from sciprob.learning.lowrank.lora import LoRALinear, _matches
 from torch import Tensor, nn
+
+from sciprob.learning.lowrank.lora import LoRALinear, _matches
 
 
 def effective_weights(model: nn.Module, targets: str | Sequence[str] = ("attn", "mlp")) -> dict[str, Tensor]:

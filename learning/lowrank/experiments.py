@@ -206,7 +206,6 @@ def _train_method(
         train_lm,
         update_spectra,
     )
-
     from sciprob.runtime import get_rng_state, set_rng_state
 
     if resume_state is None:
@@ -374,7 +373,6 @@ def _figures(cfg: ReLoRALMConfig, ctx: RunContext, records: dict[str, dict[str, 
 def run(cfg: ReLoRALMConfig, ctx: RunContext) -> dict[str, float]:
     """Train the three methods at equal tokens and compare perplexity, memory, speed and update rank."""
     from sciprob.learning.lowrank import LlamaConfig, LlamaLM, eval_windows, load_corpus
-
     from sciprob.runtime import load_checkpoint, save_checkpoint
 
     corpus = load_corpus(cfg.include_stdlib)

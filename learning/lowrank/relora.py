@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from sciprob.learning.lowrank.lora import LoRALinear, lora_modules, lora_parameters
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LRScheduler
+
+from sciprob.learning.lowrank.lora import LoRALinear, lora_modules, lora_parameters
 
 ResetMode = Literal["magnitude", "random", "zero"]
 _MOMENT_KEYS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from sciprob.learning.lowrank.data import random_windows
-from sciprob.learning.lowrank.relora import ReLoRA
 from torch import Tensor, nn
 
+from sciprob.learning.lowrank.data import random_windows
+from sciprob.learning.lowrank.relora import ReLoRA
 from sciprob.runtime import ProgressBar
 
 

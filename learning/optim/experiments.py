@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sciprob.learning.optim.report import claim_summary, loss_curve_figure, robustness_figure, tables
-from sciprob.learning.optim.rules import RULES
-from sciprob.learning.optim.trials import OPTIMIZERS, run_grid, sustained_hit, train_digits
 
 from sciprob.config import param
 from sciprob.experiments import RunContext, experiment
+from sciprob.learning.optim.report import claim_summary, loss_curve_figure, robustness_figure, tables
+from sciprob.learning.optim.rules import RULES
+from sciprob.learning.optim.trials import OPTIMIZERS, run_grid, sustained_hit, train_digits
 
 TOY_PROBLEMS: tuple[str, ...] = ("logreg", "least_squares", "rosenbrock", "rastrigin", "ackley")
 PROBLEMS: tuple[str, ...] = (*TOY_PROBLEMS, "digits")
@@ -159,7 +159,6 @@ def _summarise_grid(result, lrs: tuple[float, ...], scale_index: int) -> dict:
 def run(cfg: UpdateRulesConfig, ctx: RunContext) -> dict[str, float]:
     """Run every (problem, optimizer, rule), then the figures, tables and the verdict on each claim."""
     from sciprob.learning.optim.problems import digits_split
-
     from sciprob.runtime import ProgressBar, load_checkpoint, save_checkpoint
 
     toys = [p for p in cfg.problems if p in TOY_PROBLEMS]

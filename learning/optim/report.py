@@ -8,6 +8,7 @@ the text is computed from them.
 from __future__ import annotations
 
 import numpy as np
+
 from sciprob.learning.optim.rules import RULES
 
 _COLORS = {"additive": "tab:blue", "multiplicative": "tab:red", "hybrid": "tab:green"}

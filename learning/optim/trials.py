@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from sciprob.learning.optim.problems import DigitsCNN, Problem
 from sciprob.learning.optim.rules import UpdateRule
 

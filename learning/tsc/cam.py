@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sciprob.learning.tsc.inception import InceptionTimeEnsemble
 from torch import nn
+
+from sciprob.learning.tsc.inception import InceptionTimeEnsemble
 
 
 def _single_cam(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+
 from sciprob.learning.tsc.augment import tlenet_plan, warp_and_slice, window_slices
 from sciprob.learning.tsc.inception import InceptionNetwork, InceptionTimeEnsemble
 from sciprob.learning.tsc.mcnn import MCNN, MCNN_GRID, mcnn_slice_ratio
@@ -30,7 +32,6 @@ from sciprob.learning.tsc.training import (
     train_network,
 )
 from sciprob.learning.tsc.twiesn import fit_twiesn
-from torch import nn
 
 MODEL_NAMES: tuple[str, ...] = (
     "mlp",

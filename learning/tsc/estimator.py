@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sciprob.learning.tsc.classifiers import MODEL_NAMES, fit_classifier
-from sciprob.learning.tsc.data import znormalize
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from sciprob.learning.tsc.classifiers import MODEL_NAMES, fit_classifier
+from sciprob.learning.tsc.data import znormalize
 from sciprob.runtime import resolve_device
 
 

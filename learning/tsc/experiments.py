@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sciprob.learning.tsc.classifiers import MODEL_NAMES
 
 from sciprob.config import param
 from sciprob.experiments import RunContext, experiment
+from sciprob.learning.tsc.classifiers import MODEL_NAMES
 
 # the paper preset's models: every classifier but the single Inception network
 _ALL_MODELS = tuple(name for name in MODEL_NAMES if name != "inception")
@@ -170,6 +170,7 @@ def _plot_curves(curves: dict, datasets: tuple[str, ...]):
 
 def _plot_cams(model, X: np.ndarray, y: np.ndarray, classes: np.ndarray, title: str):
     import matplotlib.pyplot as plt
+
     from sciprob.learning.tsc.cam import class_activation_map, plot_cam
 
     picks = [int(np.flatnonzero(y == c)[0]) for c in range(len(classes)) if np.any(y == c)]
@@ -211,9 +212,9 @@ def _plot_cams(model, X: np.ndarray, y: np.ndarray, classes: np.ndarray, title: 
 def run(cfg: TSCConfig, ctx: RunContext) -> dict[str, float]:
     """Train every (data set, model, run), then tabulate, rank, explain and plot."""
     import torch
+
     from sciprob.learning.tsc.classifiers import FitOptions, InceptionTimeArchitecture, get_architecture
     from sciprob.learning.tsc.ranking import compare_classifiers, plot_critical_difference
-
     from sciprob.runtime import atomic_write_json
 
     data = {ds: _load(ds, cfg) for ds in cfg.datasets}  # fail on a bad name before any training

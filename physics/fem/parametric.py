@@ -39,9 +39,10 @@ import ufl
 from dolfinx import fem, mesh
 from dolfinx.fem.petsc import LinearProblem, NonlinearProblem
 from mpi4py import MPI
+from torch import Tensor
+
 from sciprob.physics.coefficients import CoefficientMap, Fields
 from sciprob.physics.residual import DiscreteProblem, ResidualOperator, linear_flux, sigmoid_flux
-from torch import Tensor
 
 _PREFIX = itertools.count()
 

@@ -4,8 +4,9 @@ import re
 import gymnasium as gym
 import numpy as np
 import pytest
-import sciprob.control
 from gymnasium.utils.env_checker import check_env
+
+import sciprob.control
 from sciprob.control import wrappers
 from sciprob.control.envs import ENV_IDS, navigation, springs, tokamak
 from sciprob.control.training import ZeroPolicy, evaluate

@@ -2,8 +2,9 @@ import csv
 
 import numpy as np
 import pytest
-import sciprob.control  # noqa: F401
 import torch
+
+import sciprob.control  # noqa: F401
 from sciprob.control.buffer import SequenceReplayBuffer
 from sciprob.control.encoders import make_encoder
 from sciprob.control.envs import ENV_IDS

@@ -1,8 +1,9 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-import sciprob.control  # noqa: F401
 import torch
+
+import sciprob.control  # noqa: F401
 from sciprob.control.encoders import (
     ENCODERS,
     GPIDEConfig,

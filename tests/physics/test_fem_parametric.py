@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from sciprob.physics.fem import LinearPoisson1D, NonlinearPoisson1D, Poisson2D
 
 PROBLEMS = {

@@ -1,6 +1,7 @@
 """The reference FEM solver converges at the a-priori rates; the experiment's CLI contract."""
 
 import pytest
+
 from sciprob.physics.fem import solve_manufactured_poisson
 
 

@@ -8,6 +8,7 @@ import pyro
 import pytest
 import torch
 from pyro.optim import ClippedAdam
+
 from sciprob.physics import PDDLVM, ReducedBasis
 from sciprob.physics.fem import LinearPoisson1D, Poisson2D
 from sciprob.ppl import train_svi

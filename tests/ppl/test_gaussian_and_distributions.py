@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyro.distributions as dist
 import pytest
 import torch
+
 from sciprob.ppl import AmortisedGaussian, IndependentConcat
 
 

@@ -6,6 +6,7 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
+
 from sciprob.ppl.mcmc import MCMCResult, mcmc_diagnostics, run_nuts
 
 

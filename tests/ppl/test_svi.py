@@ -7,6 +7,7 @@ import pyro.distributions as dist
 import pytest
 import torch
 from pyro.optim import Adam, ClippedAdam
+
 from sciprob.ppl import train_svi
 
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from sciprob.theory.linearisation._tasks import DatasetName, Split, build_network, load_split
-from sciprob.theory.linearisation.trainer import IterativeLinearisedTrainer, KernelTracker
 
 from sciprob.config import config_to_dict, param
 from sciprob.experiments import RunContext, experiment
+from sciprob.theory.linearisation._tasks import DatasetName, Split, build_network, load_split
+from sciprob.theory.linearisation.trainer import IterativeLinearisedTrainer, KernelTracker
 
 PAPER = (
     "Goldwaser & Ge 2022, Learning Deep Neural Networks by Iterative Linearisation "

@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from sciprob.theory.linearisation.linearise import check_linearisable, trainable_parameters
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev
+
+from sciprob.theory.linearisation.linearise import check_linearisable, trainable_parameters
 
 __all__ = ["damped_gauss_newton_step"]
 

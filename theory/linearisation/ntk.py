@@ -37,9 +37,10 @@ from collections.abc import Callable, Mapping
 from typing import Literal
 
 import torch
-from sciprob.theory.linearisation.linearise import check_linearisable, trainable_parameters
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
+
+from sciprob.theory.linearisation.linearise import check_linearisable, trainable_parameters
 
 __all__ = ["empirical_ntk", "kernel_distance", "kernel_target_alignment"]
 

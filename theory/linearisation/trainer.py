@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+
 from sciprob.theory.linearisation.linearise import LinearisedModel, linearise
 from sciprob.theory.linearisation.ntk import (
     Implementation,
@@ -34,7 +36,6 @@ from sciprob.theory.linearisation.ntk import (
     kernel_distance,
     kernel_target_alignment,
 )
-from torch import Tensor, nn
 
 __all__ = ["IterativeLinearisedTrainer", "KernelTracker"]
 

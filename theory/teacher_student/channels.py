@@ -28,8 +28,9 @@ import math
 from abc import ABC, abstractmethod
 
 import numpy as np
-from sciprob.theory.teacher_student.quadrature import DEFAULT_NODES, gauss_hermite, scaled_rule
 from scipy.special import log_ndtr, ndtr
+
+from sciprob.theory.teacher_student.quadrature import DEFAULT_NODES, gauss_hermite, scaled_rule
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _Q_MAX = 1.0 - 1e-12  # keeps V = 1 - q > 0 where a channel divides by it

@@ -41,9 +41,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from sciprob.theory.teacher_student.channels import Channel, NoisyLinearChannel, SignChannel
 from scipy.integrate import quad
 from scipy.special import erf
+
+from sciprob.theory.teacher_student.channels import Channel, NoisyLinearChannel, SignChannel
 
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda h: np.maximum(h, 0.0),

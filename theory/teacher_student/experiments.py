@@ -108,10 +108,9 @@ def _key(a: float) -> str:
 
 def _glm_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, float], plt) -> None:
     """State evolution curves and GAMP on finite d."""
+    from sciprob.runtime import ProgressBar
     from sciprob.theory.teacher_student.gamp import gamp, sample_glm
     from sciprob.theory.teacher_student.state_evolution import state_evolution
-
-    from sciprob.runtime import ProgressBar
 
     curve = np.geomspace(cfg.curve_alpha_max / 100, cfg.curve_alpha_max, cfg.curve_points)
     grid = np.unique(np.concatenate([curve, cfg.alphas]))
@@ -223,6 +222,8 @@ def _glm_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, flo
 def _nuts_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, float], plt) -> None:
     """NUTS (and optionally SVI) Bayes-optimal estimates for two-layer teachers of growing width."""
     import torch
+
+    from sciprob.runtime import ProgressBar, load_checkpoint, save_checkpoint
     from sciprob.theory.teacher_student.equivalence import equivalent_glm
     from sciprob.theory.teacher_student.state_evolution import state_evolution
     from sciprob.theory.teacher_student.two_layer import (
@@ -231,8 +232,6 @@ def _nuts_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, fl
         sample_teacher_data,
         svi_posterior,
     )
-
-    from sciprob.runtime import ProgressBar, load_checkpoint, save_checkpoint
 
     glm = equivalent_glm(cfg.activation, "linear", cfg.nuts_noise)
     k = glm.coefficients

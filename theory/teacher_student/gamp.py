@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from sciprob.theory.teacher_student.channels import Channel
 from sciprob.theory.teacher_student.state_evolution import state_evolution_trajectory
 

@@ -38,6 +38,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from sciprob.theory.teacher_student.channels import Channel
 
 _Q_INFORMED = 1.0 - 1e-6  # start of the informed branch

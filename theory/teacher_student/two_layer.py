@@ -32,8 +32,8 @@ import torch
 from pyro.infer import SVI, Predictive, Trace_ELBO
 from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample, pyro_method
-from sciprob.ppl.mcmc import MCMCResult, mcmc_diagnostics, run_nuts
 
+from sciprob.ppl.mcmc import MCMCResult, mcmc_diagnostics, run_nuts
 from sciprob.runtime.progress import ProgressBar
 
 TORCH_ACTIVATIONS = {

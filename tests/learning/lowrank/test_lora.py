@@ -2,8 +2,9 @@
 
 import pytest
 import torch
-from sciprob.learning.lowrank import LlamaConfig, LlamaLM, LoRALinear, inject_lora, lora_parameters
 from torch import nn
+
+from sciprob.learning.lowrank import LlamaConfig, LlamaLM, LoRALinear, inject_lora, lora_parameters
 
 
 def _random_adapter(layer: LoRALinear, seed: int = 0) -> None:

@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+from torch import nn
+
 from sciprob.learning.lowrank import (
     JaggedCosineLR,
     LlamaConfig,
@@ -17,7 +19,6 @@ from sciprob.learning.lowrank import (
     reset_optimizer_state,
     update_spectra,
 )
-from torch import nn
 
 
 def _reference_multiplier(

@@ -7,6 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
+
+from sciprob.config import ConfigError
+from sciprob.experiments import get_experiment
 from sciprob.learning.optim.problems import (
     ackley,
     digits_split,
@@ -16,9 +19,6 @@ from sciprob.learning.optim.problems import (
     rosenbrock,
 )
 from sciprob.learning.optim.trials import run_grid
-
-from sciprob.config import ConfigError
-from sciprob.experiments import get_experiment
 
 
 def test_test_functions_have_their_known_minima():

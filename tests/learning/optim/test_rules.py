@@ -8,6 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sciprob.learning.optim import (
     HMSGD,
     MSGD,

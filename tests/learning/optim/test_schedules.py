@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from sciprob.learning.optim import ExponentialGSchedule, LinearGSchedule, RandomGSchedule, UpdateRule
 
 

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
 from sciprob.learning.tsc.data import (
     TimeSeriesFormatError,
     aeon_data_dir,

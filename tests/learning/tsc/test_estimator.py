@@ -10,9 +10,10 @@ blobs) needs ten.
 
 import numpy as np
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
 from sciprob.learning.tsc import TimeSeriesClassifier, load_ucr
 from sciprob.learning.tsc.data import aeon_data_dir
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 _SLOW_CHECKS = {"check_classifiers_train"}
 

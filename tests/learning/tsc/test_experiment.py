@@ -1,9 +1,9 @@
 import json
 
 import pytest
-from sciprob.learning.tsc.data import aeon_data_dir
 
 from sciprob.experiments import get_experiment
+from sciprob.learning.tsc.data import aeon_data_dir
 
 pytestmark = pytest.mark.skipif(aeon_data_dir() is None, reason="aeon's shipped data sets are needed")
 

@@ -3,8 +3,9 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np
 import pytest
-from sciprob.learning.tsc import average_ranks, compare_classifiers, holm, plot_critical_difference
 from scipy import stats
+
+from sciprob.learning.tsc import average_ranks, compare_classifiers, holm, plot_critical_difference
 
 
 def test_average_ranks_with_ties():

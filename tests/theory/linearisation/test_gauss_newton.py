@@ -2,9 +2,10 @@
 
 import pytest
 import torch
-from sciprob.theory.linearisation import IterativeLinearisedTrainer, damped_gauss_newton_step
 from torch import nn
 from torch.func import functional_call, jacrev
+
+from sciprob.theory.linearisation import IterativeLinearisedTrainer, damped_gauss_newton_step
 
 
 def _problem(n=6, width=5):

@@ -4,8 +4,9 @@ import copy
 
 import pytest
 import torch
-from sciprob.theory.linearisation import IterativeLinearisedTrainer, linearise
 from torch import nn
+
+from sciprob.theory.linearisation import IterativeLinearisedTrainer, linearise
 
 
 def _mlp(dtype=torch.float64):

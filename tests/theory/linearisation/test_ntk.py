@@ -2,8 +2,9 @@
 
 import pytest
 import torch
-from sciprob.theory.linearisation import empirical_ntk, kernel_distance, kernel_target_alignment
 from torch import nn
+
+from sciprob.theory.linearisation import empirical_ntk, kernel_distance, kernel_target_alignment
 
 IMPLEMENTATIONS = ("jacobian-contraction", "ntk-vector-products")
 

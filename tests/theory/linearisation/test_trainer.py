@@ -4,9 +4,10 @@ import copy
 
 import pytest
 import torch
+from torch import nn
+
 from sciprob.theory.linearisation import IterativeLinearisedTrainer, KernelTracker
 from sciprob.theory.linearisation._tasks import build_network, load_split
-from torch import nn
 
 
 def _net():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from sciprob.theory.teacher_student import NoisyLinearChannel, SignChannel, gamp, sample_glm, state_evolution
 
 

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from sciprob.theory.teacher_student import ReLUChannel, SignChannel, gauss_hermite, gaussian_expectation
 from scipy.integrate import dblquad, quad
 from scipy.special import log_ndtr, ndtr
+
+from sciprob.theory.teacher_student import ReLUChannel, SignChannel, gauss_hermite, gaussian_expectation
 
 
 def test_gauss_hermite_moments():

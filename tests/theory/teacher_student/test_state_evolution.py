@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from sciprob.theory.teacher_student import (
     NoisyLinearChannel,
     ReLUChannel,

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from sciprob.theory.teacher_student import (
     TwoLayerNetwork,
     evaluate_posterior,
