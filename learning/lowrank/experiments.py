@@ -176,6 +176,21 @@ class _Data:
     val_windows: torch.Tensor
 
 
+def _build_model(cfg: ReLoRALMConfig) -> torch.nn.Module:
+    """Build the LLaMA-style model of ``cfg``, freshly initialised (consumes torch's RNG)."""
+    from sciprob.learning.lowrank import LlamaConfig, LlamaLM
+
+    return LlamaLM(
+        LlamaConfig(
+            dim=cfg.dim,
+            n_layers=cfg.n_layers,
+            n_heads=cfg.n_heads,
+            hidden_dim=cfg.hidden_dim,
+            max_seq_len=cfg.seq_len,
+        )
+    )
+
+
 def _optimizer(model: torch.nn.Module, lr: float, cfg: ReLoRALMConfig) -> torch.optim.AdamW:
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay)
@@ -194,8 +209,6 @@ def _train_method(
     """Train one method; return its record and the warm-start weights (set by the full-rank run)."""
     from sciprob.learning.lowrank import (
         JaggedCosineLR,
-        LlamaConfig,
-        LlamaLM,
         ReLoRA,
         TrainLog,
         count_parameters,
@@ -210,15 +223,7 @@ def _train_method(
 
     if resume_state is None:
         torch.manual_seed(ctx.seed * 1000 + METHODS.index(method))
-    model = LlamaLM(
-        LlamaConfig(
-            dim=cfg.dim,
-            n_layers=cfg.n_layers,
-            n_heads=cfg.n_heads,
-            hidden_dim=cfg.hidden_dim,
-            max_seq_len=cfg.seq_len,
-        )
-    )
+    model = _build_model(cfg)
     model.load_state_dict(init_state)
     if method != "full-rank":
         inject_lora(model, TARGETS, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
@@ -372,20 +377,12 @@ def _figures(cfg: ReLoRALMConfig, ctx: RunContext, records: dict[str, dict[str, 
 )
 def run(cfg: ReLoRALMConfig, ctx: RunContext) -> dict[str, float]:
     """Train the three methods at equal tokens and compare perplexity, memory, speed and update rank."""
-    from sciprob.learning.lowrank import LlamaConfig, LlamaLM, eval_windows, load_corpus
+    from sciprob.learning.lowrank import eval_windows, load_corpus
     from sciprob.runtime import load_checkpoint, save_checkpoint
 
     corpus = load_corpus(cfg.include_stdlib)
     data = _Data(corpus.train, eval_windows(corpus.val, cfg.seq_len, cfg.eval_windows))
-    init_state = LlamaLM(
-        LlamaConfig(
-            dim=cfg.dim,
-            n_layers=cfg.n_layers,
-            n_heads=cfg.n_heads,
-            hidden_dim=cfg.hidden_dim,
-            max_seq_len=cfg.seq_len,
-        )
-    ).state_dict()
+    init_state = _build_model(cfg).state_dict()
     saved = (load_checkpoint(ctx.checkpoint_path, restore_rng=False) if ctx.resume else None) or {}
     records: dict[str, dict[str, Any]] = saved.get("done", {})
     warm_state = saved.get("warm_state")

@@ -67,7 +67,24 @@ class MLP(nn.Module):
         return self.net(x)
 
 
-class FCN(nn.Module):
+class _GlobalPoolingClassifier(nn.Module):
+    """Convolutional ``body``, global average pooling over time, linear ``head`` (the CAM models)."""
+
+    def __init__(self, body: nn.Module, head: nn.Linear) -> None:
+        super().__init__()
+        self.body = body
+        self.head = head
+
+    def features(self, x: Tensor) -> Tensor:
+        """Last feature maps, shape (batch, head.in_features, length)."""
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class logits, shape (batch, n_classes)."""
+        return self.head(self.features(x).mean(dim=-1))
+
+
+class FCN(_GlobalPoolingClassifier):
     """Fully convolutional network of Wang et al. (2017).
 
     Three blocks ``Conv1d(k) -> BatchNorm -> ReLU`` with 128/256/128 filters and
@@ -82,19 +99,12 @@ class FCN(nn.Module):
     """
 
     def __init__(self, in_channels: int, n_classes: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            _conv_bn_relu(in_channels, 128, 8), _conv_bn_relu(128, 256, 5), _conv_bn_relu(256, 128, 3)
+        super().__init__(
+            nn.Sequential(
+                _conv_bn_relu(in_channels, 128, 8), _conv_bn_relu(128, 256, 5), _conv_bn_relu(256, 128, 3)
+            ),
+            nn.Linear(128, n_classes),
         )
-        self.head = nn.Linear(128, n_classes)
-
-    def features(self, x: Tensor) -> Tensor:
-        """Last convolutional feature maps, shape (batch, 128, length)."""
-        return self.body(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Class logits, shape (batch, n_classes)."""
-        return self.head(self.features(x).mean(dim=-1))
 
 
 class _ResidualBlock(nn.Module):
@@ -115,7 +125,7 @@ class _ResidualBlock(nn.Module):
         return torch.relu(self.convs(x) + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class ResNet(_GlobalPoolingClassifier):
     """Residual network of Wang et al. (2017): three residual blocks of 64/128/128 filters.
 
     Each block has three ``Conv1d -> BatchNorm (-> ReLU)`` layers with kernels
@@ -131,19 +141,10 @@ class ResNet(nn.Module):
     """
 
     def __init__(self, in_channels: int, n_classes: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            _ResidualBlock(in_channels, 64), _ResidualBlock(64, 128), _ResidualBlock(128, 128)
+        super().__init__(
+            nn.Sequential(_ResidualBlock(in_channels, 64), _ResidualBlock(64, 128), _ResidualBlock(128, 128)),
+            nn.Linear(128, n_classes),
         )
-        self.head = nn.Linear(128, n_classes)
-
-    def features(self, x: Tensor) -> Tensor:
-        """Last residual block's output, shape (batch, 128, length)."""
-        return self.body(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Class logits, shape (batch, n_classes)."""
-        return self.head(self.features(x).mean(dim=-1))
 
 
 class Encoder(nn.Module):
