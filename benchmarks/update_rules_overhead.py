@@ -6,9 +6,9 @@ rule of :class:`sciprob.learning.optim.UpdateRule`, times
 * ``optimizer.step()`` alone, and
 * a whole training step (forward, backward, ``step``) on a batch,
 
-with the default ``_foreach`` implementation and with ``compiled=True`` (one
-fused kernel from :func:`torch.compile`; its one-off compile is part of the
-warm-up and not timed),
+with the default ``compiled="auto"`` (at this size: one fused kernel from
+:func:`torch.compile`; its one-off compile is part of the warm-up and not
+timed) and with ``compiled=False`` (the ``_foreach`` passes, rows "+passes"),
 
 on an MLP with a few million parameters, and prints each time divided by the
 plain base optimizer's time measured in the same process (target: at most
@@ -18,7 +18,7 @@ that machine load affects them alike.
 Usage::
 
     python benchmarks/update_rules_overhead.py [--width 1024] [--depth 4] [--batch 64]
-        [--repeats 30] [--device cpu|cuda] [--eager-only]
+        [--repeats 30] [--device cpu|cuda] [--compiled auto|false]
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ OPTIMIZERS = {
     "adagrad": lambda p: torch.optim.Adagrad(p, lr=1e-2),
     "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-3),
 }
-VARIANTS = ("base", "additive", "multiplicative", "hybrid", "multiplicative+compiled", "hybrid+compiled")
+VARIANTS = ("base", "additive", "multiplicative", "hybrid", "multiplicative+passes", "hybrid+passes")
 
 
-def _build(variant: str, name: str, params) -> torch.optim.Optimizer:
+def _build(variant: str, name: str, params, compiled: bool | str) -> torch.optim.Optimizer:
     base = OPTIMIZERS[name](params)
     if variant == "base":
         return base
-    rule, _, compiled = variant.partition("+")
-    return UpdateRule(base, rule, lr_out=1e-3, g=0.5, compiled=bool(compiled))
+    rule, _, passes = variant.partition("+")
+    return UpdateRule(base, rule, lr_out=1e-3, g=0.5, compiled=False if passes else compiled)
 
 
 def _sync(device: torch.device) -> None:
@@ -62,7 +62,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--eager-only", action="store_true", help="skip the compiled variants")
+    parser.add_argument(
+        "--compiled",
+        choices=("auto", "false"),
+        default="auto",
+        help="`compiled` of the default rows; false also drops the +passes rows (then the same)",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -80,10 +85,11 @@ def main() -> None:
 
     for name in OPTIMIZERS:
         runs = {}
-        variants = [v for v in VARIANTS if not (args.eager_only and v.endswith("compiled"))]
+        compiled = "auto" if args.compiled == "auto" else False
+        variants = [v for v in VARIANTS if compiled or not v.endswith("passes")]
         for variant in variants:
             model = copy.deepcopy(template)
-            runs[variant] = (model, _build(variant, name, model.parameters()))
+            runs[variant] = (model, _build(variant, name, model.parameters(), compiled))
         step_times = {v: [] for v in variants}
         train_times = {v: [] for v in variants}
         for repeat in range(args.repeats + 3):
@@ -103,7 +109,12 @@ def main() -> None:
                     train_times[variant].append(t2 - t0)
         base_step = statistics.median(step_times["base"])
         base_train = statistics.median(train_times["base"])
-        print(f"\n{name}: base step {1e3 * base_step:.2f} ms, base train step {1e3 * base_train:.2f} ms")
+        model, opt = runs["multiplicative"]
+        path = "compiled kernel" if opt.uses_kernel(list(model.parameters())) else "_foreach passes"
+        print(
+            f"\n{name}: base step {1e3 * base_step:.2f} ms, base train step {1e3 * base_train:.2f} ms; "
+            f"default rows use the {path}"
+        )
         print(f"  {'rule':<24} {'step ms':>8} {'step ratio':>11} {'train ms':>9} {'train ratio':>12}")
         for variant in variants[1:]:
             s = statistics.median(step_times[variant])

@@ -42,12 +42,12 @@ form used here keeps :math:`\eta_{\text{out}}|\tanh| \le \eta_{\text{out}}`,
 which is what guarantees that no weight changes sign. Decoupled weight decay
 (AdamW) is part of the displacement and therefore of :math:`d_t`.
 
-Cost: two persistent scratch copies of the parameters (the snapshot and its
-absolute value) and seven element-wise passes (eight for the hybrid rule),
-``torch._foreach_*`` kernels (one launch per list on CUDA) run on CPU in
-cache-sized blocks; the additive rule adds nothing. With
-``compiled=True`` one fused kernel from :func:`torch.compile` does the
-re-application in a single pass (``benchmarks/update_rules_overhead.py``).
+Cost: a persistent snapshot of the parameters, then either one fused kernel
+from :func:`torch.compile` (``compiled=True``, and by default for parameter
+groups of 2**20 elements or more) or seven element-wise passes (eight for the
+hybrid rule; ``torch._foreach_*`` kernels, one launch per list on CUDA, run on
+CPU in cache-sized blocks) with a second scratch copy for :math:`|\theta|`;
+the additive rule adds nothing (``benchmarks/update_rules_overhead.py``).
 
 References
 ----------
@@ -60,6 +60,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
@@ -162,12 +163,15 @@ class UpdateRule(Optimizer):
     g : float, default=0.5
         Hybrid mixing weight in [0, 1] (1 = multiplicative, 0 = additive);
         used by groups whose rule is ``"hybrid"``.
-    compiled : bool, default=False
-        Re-apply the step with one element-wise kernel built by
+    compiled : bool or "auto", default="auto"
+        ``True``: re-apply the step with one element-wise kernel built by
         :func:`torch.compile` (reads the parameters and the snapshot once;
-        on CPU about 1.5x less overhead than the default ``_foreach`` passes).
-        The first step compiles it: some 10-20 s, and it needs a C++
-        compiler (CPU) or Triton (CUDA).
+        on CPU about 1.5x less overhead than the ``_foreach`` passes). The
+        first step compiles it: 2-20 s, and it needs a C++ compiler (CPU) or
+        Triton (CUDA). ``False``: always the ``_foreach`` passes. ``"auto"``:
+        the kernel for groups of at least 2**20 elements (where it saves more
+        than the compile costs within a few thousand steps), the passes for
+        smaller ones and, with one warning, wherever compiling fails.
 
     Attributes
     ----------
@@ -207,7 +211,7 @@ class UpdateRule(Optimizer):
         lr_in: float = 1.0,
         lr_out: float = 1e-3,
         g: float = 0.5,
-        compiled: bool = False,
+        compiled: bool | Literal["auto"] = "auto",
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"`optimizer` must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
@@ -221,7 +225,9 @@ class UpdateRule(Optimizer):
         rule_defaults = {"rule": rule, "lr_in": lr_in, "lr_out": lr_out, "g": g}
         check_group({"lr": 1.0, **rule_defaults}, 0)
         self.base = optimizer
-        self.compiled = bool(compiled)
+        if compiled not in (True, False, "auto"):
+            raise ValueError(f"`compiled` must be True, False or 'auto', got {compiled!r}")
+        self.compiled = compiled
         self._rule_defaults = rule_defaults
         # Optimizer.__init__ would rebuild the groups; share the base's instead and
         # set up the bookkeeping (hooks, patched step) that Optimizer methods expect.
@@ -297,18 +303,27 @@ class UpdateRule(Optimizer):
                         f"parameter group {index}: the {group['rule']} rule needs dense real "
                         "parameters and gradients"
                     )
-            previous, magnitude = self._scratch_for(params)
+            fused = self.uses_kernel(params)
+            previous, magnitude = self._scratch_for(params, fused)
             torch._foreach_copy_(previous, params)
-            plans.append((group, g, params, previous, magnitude))
+            plans.append((group, g, params, previous, magnitude, fused))
         self.base.step()
-        for group, g, params, previous, magnitude in plans:
-            if self.compiled:
-                _apply_rule_compiled(params, previous, g, group)
+        for group, g, params, previous, magnitude, fused in plans:
+            if fused:
+                _apply_rule_compiled(params, previous, g, group, strict=self.compiled is True)
             else:
                 _apply_rule(params, previous, magnitude, g, group)
         return loss
 
-    def _scratch_for(self, params: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def uses_kernel(self, params: list[torch.Tensor]) -> bool:
+        """Whether a group with these parameters is updated by the compiled kernel (see ``compiled``)."""
+        if self.compiled == "auto":
+            return not _COMPILE_FAILED and sum(p.numel() for p in params) >= _AUTO_KERNEL_NUMEL
+        return self.compiled
+
+    def _scratch_for(
+        self, params: list[torch.Tensor], fused: bool
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         # two persistent buffers per parameter (snapshot, |snapshot|): allocating them every
         # step costs more than the arithmetic on CPU; they are not part of the state dict
         scratch = self.__dict__.setdefault("_scratch", {})
@@ -320,9 +335,9 @@ class UpdateRule(Optimizer):
                 or pair[0].shape != p.shape
                 or pair[0].dtype != p.dtype
                 or pair[0].device != p.device
-                or (not self.compiled and pair[1].shape != p.shape)  # `compiled` switched off
+                or (not fused and pair[1].shape != p.shape)  # the kernel needs no |snapshot|
             ):
-                magnitude = p.new_empty(0) if self.compiled else torch.empty_like(p)
+                magnitude = p.new_empty(0) if fused else torch.empty_like(p)
                 pair = scratch[p] = (torch.empty_like(p), magnitude)
             pairs.append(pair)
         return [a for a, _ in pairs], [b for _, b in pairs]
@@ -412,22 +427,40 @@ def _rule_kernel(param: torch.Tensor, previous: torch.Tensor, k: float, c: float
 
 
 _COMPILED_KERNEL: list[Callable] = []  # built on first use: compiling costs seconds
+_COMPILE_FAILED: list[str] = []  # set once compiling failed under compiled="auto"
+_AUTO_KERNEL_NUMEL = 1 << 20  # compiled="auto" uses the kernel from this many elements per group
 
 
 def _apply_rule_compiled(
-    params: list[torch.Tensor], previous: list[torch.Tensor], g: float, group: dict
+    params: list[torch.Tensor], previous: list[torch.Tensor], g: float, group: dict, strict: bool
 ) -> None:
-    """Apply :func:`_apply_rule`'s update with one fused kernel per parameter (dynamic shapes)."""
+    """Apply :func:`_apply_rule`'s update with one fused kernel per parameter (dynamic shapes).
+
+    Non-contiguous parameters take the ``_foreach`` passes. If the kernel
+    cannot be compiled, ``strict`` re-raises; otherwise it warns once and
+    the passes take over (compiling fails before the kernel writes anything).
+    """
     if not _COMPILED_KERNEL:
         _COMPILED_KERNEL.append(torch.compile(_rule_kernel, dynamic=True, fullgraph=True))
     kernel = _COMPILED_KERNEL[0]
     k = -float(group["lr_in"]) / float(group["lr"])
     c = g * float(group["lr_out"])
     for p, q in zip(params, previous, strict=True):
-        if p.is_contiguous():
-            kernel(p.view(-1), q.view(-1), k, c, 1.0 - g)
-        else:
-            _apply_rule([p], [q], [q.abs()], g, group)
+        if p.is_contiguous() and not (_COMPILE_FAILED and not strict):
+            try:
+                kernel(p.view(-1), q.view(-1), k, c, 1.0 - g)
+                continue
+            except Exception as err:  # compiler missing or broken: any backend error
+                if strict:
+                    raise
+                _COMPILE_FAILED.append(repr(err))
+                warnings.warn(
+                    f"UpdateRule: compiling the update kernel failed ({err!r}); using the _foreach "
+                    "passes from now on (pass compiled=False to skip the attempt)",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+        _apply_rule([p], [q], [q.abs()], g, group)
 
 
 def _base_kwargs(kwargs: dict[str, Any], lr: float) -> dict[str, Any]:

@@ -349,3 +349,38 @@ def test_compiled_rule_matches_the_foreach_rule(name):
         w.grad = torch.tensor(grad)
         opt.step()
         assert w[0] == 0 and (w[1:] * torch.tensor([1.0, -1.0, 1.0]) >= 0).all()
+
+
+def test_auto_uses_the_kernel_only_for_large_groups(monkeypatch):
+    from sciprob.learning.optim import rules
+
+    monkeypatch.setattr(rules, "_COMPILE_FAILED", [])
+    small, large = torch.zeros(10), torch.zeros(rules._AUTO_KERNEL_NUMEL)
+    auto = UpdateRule(torch.optim.SGD([small], lr=0.1))
+    assert auto.compiled == "auto"
+    assert not auto.uses_kernel([small]) and auto.uses_kernel([large])
+    assert UpdateRule(torch.optim.SGD([small], lr=0.1), compiled=True).uses_kernel([small])
+    assert not UpdateRule(torch.optim.SGD([small], lr=0.1), compiled=False).uses_kernel([large])
+    with pytest.raises(ValueError, match=r"`compiled` must be True, False or 'auto', got 'yes'"):
+        UpdateRule(torch.optim.SGD([small], lr=0.1), compiled="yes")
+
+
+def test_auto_falls_back_to_the_passes_when_compiling_fails(monkeypatch):
+    from sciprob.learning.optim import rules
+
+    def broken(*args):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(rules, "_COMPILED_KERNEL", [broken])
+    monkeypatch.setattr(rules, "_COMPILE_FAILED", [])
+    monkeypatch.setattr(rules, "_AUTO_KERNEL_NUMEL", 1)
+    reference = _train(m := _model(), UpdateRule(BASES["adam"](m.parameters()), "hybrid", compiled=False))
+    with pytest.warns(RuntimeWarning, match="compiling the update kernel failed.*no C\\+\\+ compiler"):
+        fallback = _train(m := _model(), UpdateRule(BASES["adam"](m.parameters()), "hybrid"))
+    for a, b in zip(reference, fallback, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+    strict = UpdateRule(BASES["adam"](_model().parameters()), "hybrid", compiled=True)
+    for p in strict.param_groups[0]["params"]:
+        p.grad = torch.ones_like(p)
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+        strict.step()
