@@ -83,10 +83,10 @@ def main() -> None:
         f"device {device}, torch threads {torch.get_num_threads()}"
     )
 
+    compiled = "auto" if args.compiled == "auto" else False
+    variants = [v for v in VARIANTS if compiled or not v.endswith("passes")]
     for name in OPTIMIZERS:
         runs = {}
-        compiled = "auto" if args.compiled == "auto" else False
-        variants = [v for v in VARIANTS if compiled or not v.endswith("passes")]
         for variant in variants:
             model = copy.deepcopy(template)
             runs[variant] = (model, _build(variant, name, model.parameters(), compiled))
