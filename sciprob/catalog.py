@@ -17,4 +17,12 @@ CATALOG: dict[str, str] = {
     "relora-lm": "sciprob.learning.lowrank.experiments",
     "tsc": "sciprob.learning.tsc.experiments",
     "update-rules": "sciprob.learning.optim.experiments",
+    "sparsity": "sciprob.learning.sparse.experiments",
+    "famus-noisy-labels": "sciprob.learning.reweighting.experiments",
+    "relora-scaling": "sciprob.learning.lowrank.experiments",
+    "gpide-locomotion": "sciprob.control.experiments",
+    "multitask-features": "sciprob.theory.multitask.experiments",
+    "exsum": "sciprob.theory.exsum.experiments",
+    "pddlvm-pinn-heat": "sciprob.physics.pinn_experiments",
+    "pddlvm-inverse-data": "sciprob.physics.inverse_experiments",
 }

@@ -1,0 +1,1 @@
+"""Work in progress (replaced by its author)."""
