@@ -2,16 +2,22 @@
 
 ``fem-poisson-convergence``: the reference FEM solver's convergence rates on a
 manufactured solution; every later PDE result is measured against this solver.
+One unit of work per (degree, mesh) solve; the combining step fits the rates.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from sciprob.config import param
-from sciprob.experiments import RunContext, experiment
+from sciprob.experiments import RunContext, UnitContext, UnitResult, experiment
+
+#: bytes per stored double, and a generous fill-in factor of the sparse LU of a 2D Lagrange matrix
+_DOUBLE = 8
+_LU_FILL = 60
 
 
 @dataclass(frozen=True)
@@ -27,10 +33,22 @@ class PoissonConvergenceConfig:
             raise ValueError(f"`levels` needs at least two meshes of >= 2 cells per side, got {self.levels}")
         if list(self.levels) != sorted(set(self.levels)):
             raise ValueError(f"`levels` must be strictly increasing, got {self.levels}")
-        if not self.degrees or any(d < 1 for d in self.degrees):
-            raise ValueError(f"`degrees` must be positive integers, got {self.degrees}")
+        if not self.degrees or min(self.degrees) < 1 or len(set(self.degrees)) != len(self.degrees):
+            raise ValueError(f"`degrees` must be distinct positive integers, got {self.degrees}")
         if not 2 <= self.fit_levels <= len(self.levels):
             raise ValueError(f"`fit_levels` must lie in [2, {len(self.levels)}], got {self.fit_levels}")
+
+    def estimated_bytes(self) -> int:
+        """Peak memory of the largest solve, an upper estimate in bytes.
+
+        The ``(k n + 1)^2`` degrees of freedom of the finest mesh at the highest
+        degree ``k``, times the nonzeros per row of the matrix and a sparse-LU
+        fill-in factor that grows like ``log N`` (nested dissection in 2D).
+        """
+        n, k = max(self.levels), max(self.degrees)
+        dofs = (k * n + 1) ** 2
+        per_row = (2 * k + 1) ** 2
+        return int(dofs * _DOUBLE * (per_row + _LU_FILL * math.log2(max(dofs, 2))))
 
 
 def observed_rate(h: np.ndarray, error: np.ndarray) -> float:
@@ -56,40 +74,25 @@ def _suffix(degree: int) -> str:
     return "" if degree == 1 else f"_p{degree}"
 
 
-@experiment(
-    "fem-poisson-convergence",
-    config=PoissonConvergenceConfig,
-    presets={"quick": {}, "paper": {"levels": (4, 8, 16, 32, 64, 128, 256)}},
-    paper="Finite element a-priori estimates (Ciarlet 1978; Brenner & Scott 2008, Thm 5.4.8)",
-    summary="DOLFINx Pk solves of -Δu = f with u = sin(πx)sin(πy): L2 and H1 error rates.",
-)
-def run(cfg: PoissonConvergenceConfig, ctx: RunContext) -> dict[str, float]:
-    """Solve on each mesh and degree, fit the rates over the finest levels, plot."""
-    import matplotlib
+def convergence_units(cfg: PoissonConvergenceConfig) -> list[dict]:
+    """One unit per (degree, cells per side)."""
+    return [{"degree": d, "n": n} for d in cfg.degrees for n in cfg.levels]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from sciprob.physics.fem import solve_manufactured_poisson
-    from sciprob.runtime import ProgressBar
+def combine_convergence(cfg: PoissonConvergenceConfig, results: list[UnitResult], ctx: RunContext) -> dict:
+    """Fit the rates over the finest levels, tabulate and plot."""
+    from matplotlib.figure import Figure
 
-    solutions = {}
-    with ProgressBar(len(cfg.levels) * len(cfg.degrees), "FEM solves") as bar:
-        for degree in cfg.degrees:
-            for n in cfg.levels:
-                sol = solve_manufactured_poisson(n, degree)
-                solutions[degree, n] = sol
-                ctx.timings[f"solve_seconds/P{degree}/n={n}"] = sol.solve_seconds
-                bar.update(P=degree, n=n, l2=sol.l2_error)
-
+    by_key = {(r.key["degree"], r.key["n"]): r for r in results}
     metrics: dict[str, float] = {}
     rows = ["| degree | n | dofs | L2 error | H1 error | solve s |", "|---|---|---|---|---|---|"]
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    fig = Figure(figsize=(5.5, 4.2))
+    ax = fig.subplots()
     for degree in cfg.degrees:
-        sols = [solutions[degree, n] for n in cfg.levels]
-        h = np.array([s.h for s in sols])
-        l2 = np.array([s.l2_error for s in sols])
-        h1 = np.array([s.h1_error for s in sols])
+        sols = [by_key[degree, n] for n in cfg.levels]
+        h = np.array([s.metrics["h"] for s in sols])
+        l2 = np.array([s.metrics["l2_error"] for s in sols])
+        h1 = np.array([s.metrics["h1_error"] for s in sols])
         window = slice(-cfg.fit_levels, None)
         sfx = _suffix(degree)
         metrics[f"l2_rate{sfx}"] = observed_rate(h[window], l2[window])
@@ -98,10 +101,12 @@ def run(cfg: PoissonConvergenceConfig, ctx: RunContext) -> dict[str, float]:
         metrics[f"h1_error_finest{sfx}"] = float(h1[-1])
         ctx.anchor(f"l2_rate{sfx}", degree + 1, f"a-priori estimate: L2 error = O(h^{degree + 1})")
         ctx.anchor(f"h1_rate{sfx}", degree, f"a-priori estimate: H1 seminorm error = O(h^{degree})")
-        for s in sols:
+        for n, s in zip(cfg.levels, sols, strict=True):
+            seconds = s.timings["solve_seconds"]
+            ctx.timings[f"solve_seconds/P{degree}/n={n}"] = seconds
             rows.append(
-                f"| P{degree} | {s.n} | {s.n_dofs} | {s.l2_error:.3e} | {s.h1_error:.3e} "
-                f"| {s.solve_seconds:.4f} |"
+                f"| P{degree} | {n} | {int(s.metrics['n_dofs'])} | {s.metrics['l2_error']:.3e} "
+                f"| {s.metrics['h1_error']:.3e} | {seconds:.4f} |"
             )
         ax.loglog(h, l2, "o-", label=f"P{degree} L2 (rate {metrics[f'l2_rate{sfx}']:.2f})")
         ax.loglog(h, h1, "s--", label=f"P{degree} H1 (rate {metrics[f'h1_rate{sfx}']:.2f})")
@@ -118,3 +123,28 @@ def run(cfg: PoissonConvergenceConfig, ctx: RunContext) -> dict[str, float]:
         "give identical metrics."
     )
     return metrics
+
+
+@experiment(
+    "fem-poisson-convergence",
+    config=PoissonConvergenceConfig,
+    presets={
+        "tiny": {"levels": (4, 8, 16), "degrees": (1,), "fit_levels": 2},
+        "quick": {},
+        "paper": {"levels": (4, 8, 16, 32, 64, 128, 256)},
+    },
+    paper="Finite element a-priori estimates (Ciarlet 1978; Brenner & Scott 2008, Thm 5.4.8)",
+    summary="DOLFINx Pk solves of -Δu = f with u = sin(πx)sin(πy): L2 and H1 error rates.",
+    units=convergence_units,
+    combine=combine_convergence,
+    devices=("cpu",),
+)
+def solve_unit(cfg: PoissonConvergenceConfig, unit: UnitContext) -> UnitResult:
+    """One DOLFINx solve on the unit's mesh and degree."""
+    from sciprob.physics.fem import solve_manufactured_poisson
+
+    sol = solve_manufactured_poisson(unit.key["n"], unit.key["degree"])
+    return UnitResult(
+        metrics={"h": sol.h, "n_dofs": float(sol.n_dofs), "l2_error": sol.l2_error, "h1_error": sol.h1_error},
+        timings={"solve_seconds": sol.solve_seconds},
+    )

@@ -1,23 +1,31 @@
-"""Figures of the PDDLVM experiments (matplotlib, Agg): forward bands, inverse fields, ELBO."""
+"""Figures of the PDDLVM experiments: forward bands, inverse fields, ELBO.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects directly, which
+needs no backend and changes no global matplotlib state; matplotlib is imported
+inside the functions.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.tri import Triangulation  # noqa: E402
-
-from sciprob.physics.residual import DiscreteProblem  # noqa: E402
+from sciprob.physics.residual import DiscreteProblem
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().double().numpy()
 
 
-def _triangulation(problem: DiscreteProblem) -> Triangulation:
+def _figure(figsize: tuple[float, float]):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def _triangulation(problem: DiscreteProblem):
+    from matplotlib.tri import Triangulation
+
     xy = _np(problem.dof_coordinates)
     return Triangulation(xy[:, 0], xy[:, 1], problem.operator.cell_dofs.cpu().numpy())
 
@@ -40,7 +48,8 @@ def plot_forward(problem: DiscreteProblem, u_fem: torch.Tensor, mean: torch.Tens
     u_fem, mean, std = _np(u_fem), _np(mean), _np(std)
     k = u_fem.shape[0]
     if x.shape[1] == 1:
-        fig, axes = plt.subplots(1, k, figsize=(4 * k, 3.2), squeeze=False)
+        fig = _figure((4 * k, 3.2))
+        axes = fig.subplots(1, k, squeeze=False)
         order = np.argsort(x[:, 0])
         for i, ax in enumerate(axes[0]):
             xs = x[order, 0]
@@ -54,7 +63,8 @@ def plot_forward(problem: DiscreteProblem, u_fem: torch.Tensor, mean: torch.Tens
         axes[0, 0].set_ylabel("u")
         axes[0, 0].legend(fontsize=8)
         return fig
-    fig, axes = plt.subplots(2, max(k, 4), figsize=(4 * max(k, 4), 6.5), squeeze=False)
+    fig = _figure((4 * max(k, 4), 6.5))
+    axes = fig.subplots(2, max(k, 4), squeeze=False)
     y_mid = x[np.argmin(np.abs(x[:, 1] - 0.5 * (x[:, 1].min() + x[:, 1].max()))), 1]
     line = np.where(np.abs(x[:, 1] - y_mid) < 1e-8)[0]
     line = line[np.argsort(x[line, 0])]
@@ -103,7 +113,8 @@ def plot_inverse(
     if mid.shape[1] == 1:
         order = np.argsort(mid[:, 0])
         lo, hi = np.percentile(ks, [2.5, 97.5], axis=0)
-        fig, axes = plt.subplots(1, k, figsize=(4 * k, 3.2), squeeze=False)
+        fig = _figure((4 * k, 3.2))
+        axes = fig.subplots(1, k, squeeze=False)
         for i, ax in enumerate(axes[0]):
             xs = mid[order, 0]
             ax.fill_between(xs, lo[i, order], hi[i, order], alpha=0.3, label="95% band")
@@ -115,7 +126,8 @@ def plot_inverse(
         axes[0, 0].legend(fontsize=8)
         return fig
     tri = _triangulation(problem)
-    fig, axes = plt.subplots(k, 3, figsize=(11, 3.3 * k), squeeze=False)
+    fig = _figure((11, 3.3 * k))
+    axes = fig.subplots(k, 3, squeeze=False)
     for i in range(k):
         vmin, vmax = kt[i].min(), kt[i].max()
         for ax, (title, values) in zip(
@@ -143,7 +155,8 @@ def plot_elbo(losses: list[float]):
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = _figure((6, 3.6))
+    ax = fig.subplots()
     elbo = -np.asarray(losses, dtype=float)
     if elbo.size:
         ax.plot(np.arange(1, elbo.size + 1), elbo, alpha=0.3, lw=0.6, label="ELBO")
