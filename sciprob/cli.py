@@ -36,7 +36,7 @@ def _user_errors():
     """Exceptions shown as one line (unless SCIPROB_DEBUG is set)."""
     from sciprob.experiments import ExperimentError
 
-    return (ExperimentError, ConfigError, ValueError, TypeError, FileNotFoundError)
+    return (ExperimentError, ConfigError, ValueError, TypeError, FileNotFoundError, NotImplementedError)
 
 
 @app.command("list")
@@ -59,7 +59,8 @@ def show_command(name: Annotated[str, typer.Argument(help="Experiment name.")]) 
         spec = get_experiment(name)
     except _user_errors() as exc:
         _fail(str(exc))
-    typer.echo(f"{spec.name}: {spec.summary}\npaper: {spec.paper}\n\nconfig keys:")
+    devices = " and ".join(spec.devices) + (" only" if len(spec.devices) == 1 else "")
+    typer.echo(f"{spec.name}: {spec.summary}\npaper: {spec.paper}\nruns on: {devices}\n\nconfig keys:")
     for key, type_name, default, help_text in describe_config(spec.config):
         typer.echo(f"  {key} ({type_name}, default {default}): {help_text}")
     typer.echo("\npresets:")
@@ -72,49 +73,79 @@ def show_command(name: Annotated[str, typer.Argument(help="Experiment name.")]) 
 def run_command(
     name: Annotated[str, typer.Argument(help="Experiment name (see `sciprob list`).")],
     preset: Annotated[str, typer.Option(help="Preset: quick or paper.")] = "quick",
-    seed: Annotated[int, typer.Option(help="Global seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Run seed in [0, 2**32).")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
-    out: Annotated[Path | None, typer.Option(help="Output folder (default runs/NAME-TIME).")] = None,
+    out: Annotated[str | None, typer.Option(help="Output folder (default runs/NAME-TIME).")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Resume from the run folder's checkpoint.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Reuse the folder's finished units (same config, preset and seed).")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out.")] = False,
+    executor: Annotated[
+        str | None, typer.Option(help="serial, processes or ray (default: processes when several units).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Parallel units (default: one per core).")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (with --executor ray).")] = None,
 ) -> None:
     """Run one experiment and write results.json, report.md and figures."""
-    from sciprob.experiments import prepare_run, run_experiment
-    from sciprob.runtime.device import resolve_device
+    from sciprob.engine.executors import UnitError
+    from sciprob.experiments import run_experiment
 
     try:
         overrides = parse_set_options(set_ or [])
-        prepare_run(name, preset, overrides)
-        if seed < 0:
-            raise ConfigError(f"`--seed` must be non-negative, got {seed}")
-        resolve_device(device)
-    except _user_errors() as exc:
-        _fail(str(exc))
-    try:
         result = run_experiment(
-            name, preset=preset, seed=seed, device=device, out=out, overrides=overrides, resume=resume
+            name,
+            preset=preset,
+            seed=seed,
+            device=device,
+            out=out,
+            overrides=overrides,
+            resume=resume,
+            overwrite=overwrite,
+            executor=executor,
+            workers=workers,
+            address=address,
         )
     except _user_errors() as exc:
         if os.environ.get("SCIPROB_DEBUG"):
             raise
-        _fail(f"{type(exc).__name__}: {exc} (set SCIPROB_DEBUG=1 for the traceback)", code=1)
+        _fail(str(exc).splitlines()[0])
+    except (UnitError, ImportError, OSError, RuntimeError) as exc:
+        if os.environ.get("SCIPROB_DEBUG"):
+            raise
+        _fail(f"{str(exc).splitlines()[0]} (set SCIPROB_DEBUG=1 for the traceback)", code=1)
     typer.echo(f"results: {result.out_dir / 'results.json'}\nreport:  {result.out_dir / 'report.md'}")
+
+
+@app.command("report")
+def report_command(run_dir: Annotated[Path, typer.Argument(help="A finished run (or tour) folder.")]) -> None:
+    """Rebuild report.md (or a tour's tour.md) from the folder's results alone."""
+    from sciprob.report import rebuild_report
+
+    try:
+        path = rebuild_report(run_dir)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    typer.echo(f"report:  {path}")
 
 
 @app.command("tour")
 def tour_command(
     out: Annotated[Path | None, typer.Option(help="Output folder (default runs/tour-TIME).")] = None,
     only: Annotated[str | None, typer.Option(help="Comma-separated experiment names.")] = None,
-    seed: Annotated[int, typer.Option(help="Global seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Run seed.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    executor: Annotated[str | None, typer.Option(help="serial, processes or ray.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Parallel units per experiment.")] = None,
 ) -> None:
     """Run every experiment's quick preset and write one combined report."""
     from sciprob.catalog import CATALOG
-    from sciprob.experiments import default_out_dir, prepare_run, run_experiment
+    from sciprob.engine.run import default_out_dir
+    from sciprob.experiments import prepare_run, run_experiment
     from sciprob.report import render_tour
-    from sciprob.runtime.atomic import atomic_write_text
+    from sciprob.runtime.atomic import atomic_write_json, atomic_write_text
     from sciprob.runtime.device import resolve_device
 
     names = sorted(CATALOG) if only is None else [n.strip() for n in only.split(",") if n.strip()]
@@ -125,20 +156,31 @@ def tour_command(
     except _user_errors() as exc:
         _fail(str(exc))
     root = out or default_out_dir("tour")
-    rows = []
+    rows, stored = [], []
     for name in names:
         start = time.perf_counter()
         row = {"name": name, "dir": str(root / name)}
         try:
-            result = run_experiment(name, preset="quick", seed=seed, device=device, out=root / name)
+            result = run_experiment(
+                name,
+                preset="quick",
+                seed=seed,
+                device=device,
+                out=root / name,
+                overwrite=True,
+                executor=executor,
+                workers=workers,
+            )
             row.update(ok=True, results=result.results)
         except Exception as exc:  # the tour goes on and reports the failure
             if os.environ.get("SCIPROB_DEBUG"):
                 raise
-            row.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+            row.update(ok=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
             typer.echo(f"{name} failed: {row['error']}", err=True)
         row["seconds"] = time.perf_counter() - start
         rows.append(row)
+        stored.append({k: v for k, v in row.items() if k != "results"})
+        atomic_write_json(root / "tour.json", {"seed": seed, "rows": stored})
     report = atomic_write_text(root / "tour.md", render_tour(rows))
     typer.echo(f"tour report: {report}")
     if not all(r["ok"] for r in rows):

@@ -12,7 +12,7 @@ annotated type:
 =====================  ==========================================
 annotation             accepted text
 =====================  ==========================================
-``int``, ``float``     ``3``, ``1e-3``
+``int``, ``float``     ``3``, ``1e-3`` (``nan`` and ``inf`` are refused)
 ``bool``               ``true/false/1/0/yes/no``
 ``str``                anything
 ``Literal[...]``       one of the choices
@@ -27,6 +27,7 @@ naming the key, before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, get_args, get_origin
@@ -113,9 +114,12 @@ def _parse_value(key: str, text: Any, annotation: Any) -> Any:
         if isinstance(text, bool):
             raise ConfigError(f"`{key}` expects a number, got {text!r}")
         try:
-            return float(text)
+            value = float(text)
         except (TypeError, ValueError):
             raise ConfigError(f"`{key}` expects a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"`{key}` must be a finite number, got {text!r}")
+        return value
     if annotation is str:
         if not isinstance(text, str):
             raise ConfigError(f"`{key}` expects text, got {text!r}")

@@ -1,10 +1,17 @@
-"""The experiment registry and the run engine behind ``sciprob run``.
+"""The experiment registry, the contexts an experiment sees, and ``run_experiment``.
 
-An experiment is a function ``run(cfg, ctx) -> dict[str, float]`` registered
-with :func:`experiment`. The engine resolves the preset and ``--set``
-overrides into the frozen config (failing before any work), seeds every RNG,
-creates the output folder, calls the function, and writes ``results.json``,
-``report.md`` and the figures, all atomically.
+An experiment is a grid of independent **units of work** plus a step that
+combines their results (DESIGN §3):
+
+- ``units(cfg) -> list[dict]`` lists each unit's key of named coordinates;
+- the registered function ``run_unit(cfg, unit) -> UnitResult`` computes one
+  unit, seeded by the engine from the run seed and the key;
+- ``combine(cfg, results, ctx) -> dict[str, float]`` turns the units' results
+  into metrics, tables, notes and figures.
+
+Without ``units`` an experiment is one unit with key ``{}``; without
+``combine`` its metrics are that unit's. The engine (:mod:`sciprob.engine`)
+owns seeding, caching, resume and scheduling.
 
 Examples
 --------
@@ -15,10 +22,12 @@ Examples
 ...     steps: int = param(10, "number of steps")
 >>> @experiment("demo-doc", config=DemoConfig, presets={"quick": {"steps": 2}},
 ...             paper="none", summary="doctest demo")
-... def demo(cfg, ctx):
-...     return {"steps": float(cfg.steps)}
+... def demo(cfg, unit):
+...     return UnitResult(metrics={"steps": float(cfg.steps)})
 >>> REGISTRY["demo-doc"].build_config("quick").steps
 2
+>>> REGISTRY["demo-doc"].unit_keys(REGISTRY["demo-doc"].build_config("quick"))
+[{}]
 >>> del REGISTRY["demo-doc"]
 """
 
@@ -26,9 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as _dt
 import importlib
-import math
 import platform
 import subprocess
 import time
@@ -38,8 +45,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sciprob.config import ConfigError, apply_overrides, config_to_dict
-from sciprob.runtime.atomic import atomic_write_json, atomic_write_text, save_figure
+from sciprob.config import apply_overrides
+from sciprob.runtime.atomic import save_figure
 from sciprob.runtime.progress import get_logger
 
 REGISTRY: dict[str, ExperimentSpec] = {}
@@ -68,6 +75,10 @@ class Anchor:
     source: str
 
 
+def _single_unit(cfg: Any) -> list[dict[str, Any]]:
+    return [{}]
+
+
 @dataclass(frozen=True)
 class ExperimentSpec:
     """A registered experiment.
@@ -77,7 +88,7 @@ class ExperimentSpec:
     name : str
         Registry name, e.g. ``"fem-poisson-convergence"``.
     func : callable
-        ``run(cfg, ctx) -> dict[str, float]``.
+        ``run_unit(cfg, unit: UnitContext) -> UnitResult`` (a dict of metrics is accepted too).
     config : type
         Frozen dataclass of the configuration.
     presets : dict of str to dict
@@ -88,15 +99,25 @@ class ExperimentSpec:
         One line on what the experiment shows.
     anchors : dict of str to Anchor
         Static anchors; runs may add more with :meth:`RunContext.anchor`.
+    units : callable
+        ``units(cfg) -> list[dict]``: the grid of unit keys (default: one unit, ``{}``).
+    combine : callable or None
+        ``combine(cfg, results, ctx) -> dict[str, float]``; ``None`` takes the
+        single unit's metrics.
+    devices : tuple of str
+        Device types the experiment runs on (``"cpu"``, ``"cuda"``).
     """
 
     name: str
-    func: Callable[[Any, RunContext], Mapping[str, float]]
+    func: Callable[..., Any]
     config: type
     presets: dict[str, dict[str, Any]]
     paper: str
     summary: str
     anchors: dict[str, Anchor]
+    units: Callable[[Any], list[dict[str, Any]]] = _single_unit
+    combine: Callable[..., Mapping[str, float]] | None = None
+    devices: tuple[str, ...] = ("cpu", "cuda")
 
     def build_config(self, preset: str = "quick", overrides: Mapping[str, Any] | None = None) -> Any:
         """Return the config for ``preset`` with ``overrides`` applied.
@@ -116,6 +137,29 @@ class ExperimentSpec:
         cfg = apply_overrides(self.config(), dict(self.presets[preset]))
         return apply_overrides(cfg, dict(overrides or {}))
 
+    def unit_keys(self, cfg: Any) -> list[dict[str, Any]]:
+        """Return the grid of unit keys for ``cfg``, checked (named scalars, no duplicates).
+
+        Raises
+        ------
+        TypeError
+            A key is not a dict of names to str/int/float/bool.
+        ValueError
+            The grid is empty or holds a key twice.
+        """
+        from sciprob.engine.keys import canonical_key
+
+        keys = [canonical_key(k, self.name) for k in self.units(cfg)]
+        if not keys:
+            raise ValueError(f"experiment {self.name!r} has no units for this config")
+        seen: set[str] = set()
+        for key in keys:
+            text = repr(sorted(key.items()))
+            if text in seen:
+                raise ValueError(f"experiment {self.name!r} lists unit {key!r} twice")
+            seen.add(text)
+        return keys
+
 
 def experiment(
     name: str,
@@ -125,8 +169,11 @@ def experiment(
     paper: str,
     summary: str,
     anchors: Mapping[str, Anchor | tuple[float, str]] | None = None,
+    units: Callable[[Any], list[dict[str, Any]]] | None = None,
+    combine: Callable[..., Mapping[str, float]] | None = None,
+    devices: tuple[str, ...] = ("cpu", "cuda"),
 ) -> Callable[[Callable], Callable]:
-    """Register ``run(cfg, ctx)`` as experiment ``name``.
+    """Register ``run_unit(cfg, unit)`` as experiment ``name``.
 
     Parameters
     ----------
@@ -143,18 +190,32 @@ def experiment(
         What the experiment shows, one line.
     anchors : mapping, default=None
         Metric name to :class:`Anchor` or ``(value, source)``.
+    units : callable, default=None
+        ``units(cfg) -> list[dict]``, the grid of unit keys; default one unit ``{}``.
+    combine : callable, default=None
+        ``combine(cfg, results: list[UnitResult], ctx: RunContext) -> dict[str, float]``,
+        run after every unit (results in grid order); default: the single unit's metrics.
+    devices : tuple of str, default=("cpu", "cuda")
+        Device types supported; ``--device cuda`` on a CPU-only experiment is refused.
 
     Raises
     ------
     TypeError
         ``config`` is not a frozen dataclass.
     ValueError
-        Duplicate name, missing ``quick`` preset, or a preset that does not build.
+        Duplicate name, missing ``quick`` preset, a preset that does not build,
+        an unknown device, or a grid without ``combine``.
     """
     if not (dataclasses.is_dataclass(config) and config.__dataclass_params__.frozen):
         raise TypeError(f"`config` of experiment {name!r} must be a frozen dataclass, got {config!r}")
     if "quick" not in presets:
         raise ValueError(f"experiment {name!r} needs a 'quick' preset (the tour runs it)")
+    if not devices or any(d not in ("cpu", "cuda") for d in devices):
+        raise ValueError(
+            f"`devices` of experiment {name!r} must be a subset of ('cpu', 'cuda'), got {devices}"
+        )
+    if units is not None and combine is None:
+        raise ValueError(f"experiment {name!r} declares `units` and so needs a `combine` step")
 
     def register(func: Callable) -> Callable:
         if name in REGISTRY and REGISTRY[name].func.__qualname__ != func.__qualname__:
@@ -167,6 +228,9 @@ def experiment(
             paper=paper,
             summary=summary,
             anchors={k: v if isinstance(v, Anchor) else Anchor(*v) for k, v in (anchors or {}).items()},
+            units=units or _single_unit,
+            combine=combine,
+            devices=tuple(devices),
         )
         for preset in spec.presets:
             spec.build_config(preset)  # fail at import time, not mid-run
@@ -203,41 +267,53 @@ def all_experiments() -> list[ExperimentSpec]:
 
 
 @dataclass
-class RunContext:
-    """What an experiment function gets besides its config.
+class UnitResult:
+    """What one unit of work returns; the engine stores it in the run folder.
 
     Attributes
     ----------
-    name : str
-        Experiment name.
-    preset : str
-        Preset name.
-    seed : int
-        Global seed (already applied).
-    device : torch.device
-        Where to compute.
-    out_dir : Path
-        The run folder; figures and checkpoints go here.
-    resume : bool
-        Whether to resume from ``checkpoint_path`` if it exists.
+    metrics : dict of str to float
+        Deterministic numbers (identical for one seed).
+    rows : list of dict
+        Table rows (JSON scalars) for the combining step.
+    artifacts : dict
+        Anything JSON-able the combining step needs (curves, arrays as lists).
+    timings : dict of str to float
+        Measurements (seconds, speed-ups, memory): they vary between runs.
+    key : dict
+        The unit's key (set by the engine).
+    seconds : float
+        Wall time of the unit (set by the engine).
+    dir : Path or None
+        The unit's own folder, for files it wrote (set by the engine).
+    report : dict
+        Anchors, notes, tables and figures the unit added through its context
+        (set by the engine).
     """
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    key: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    dir: Path | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Reporting:
+    """Anchors, figures, notes, tables and timings gathered for the report."""
 
     name: str
     preset: str
-    seed: int
     device: Any
     out_dir: Path
-    resume: bool = False
     anchors: dict[str, Anchor] = field(default_factory=dict)
     figures: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     tables: list[tuple[str, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def checkpoint_path(self) -> Path:
-        """Default checkpoint file of this run: ``out_dir / "checkpoint.pt"``."""
-        return self.out_dir / "checkpoint.pt"
 
     @property
     def log(self):
@@ -253,7 +329,7 @@ class RunContext:
         if not filename.endswith(".png"):
             filename += ".png"
         path = save_figure(fig, self.out_dir / filename)
-        self.figures.append((filename, caption))
+        self.figures = [f for f in self.figures if f[0] != filename] + [(filename, caption)]
         return path
 
     def note(self, markdown: str) -> None:
@@ -272,6 +348,81 @@ class RunContext:
             yield
         finally:
             self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
+
+    def report_parts(self) -> dict[str, Any]:
+        """Return the gathered anchors, figures, notes and tables as JSON-ready data."""
+        return {
+            "anchors": {k: {"value": a.value, "source": a.source} for k, a in self.anchors.items()},
+            "figures": [list(f) for f in self.figures],
+            "notes": list(self.notes),
+            "tables": [list(t) for t in self.tables],
+        }
+
+
+@dataclass
+class RunContext(_Reporting):
+    """What the combining step gets besides the config and the units' results.
+
+    Attributes
+    ----------
+    name, preset : str
+        Experiment and preset.
+    seed : int
+        The run seed.
+    device : torch.device
+        Where the units computed.
+    out_dir : Path
+        The run folder; figures go here (through :meth:`savefig`).
+    """
+
+    seed: int = 0
+
+
+@dataclass
+class UnitContext(_Reporting):
+    """What one unit of work gets besides the config.
+
+    The engine has already seeded python's, numpy's, torch's and pyro's global
+    generators with :attr:`seed` in whatever process runs the unit.
+
+    Attributes
+    ----------
+    key : dict
+        The unit's named coordinates, e.g. ``{"dataset": "GunPoint", "run": 3}``.
+    seed : int
+        64-bit seed from ``numpy.random.SeedSequence(run seed, key)``.
+    rng : numpy.random.Generator
+        Generator from the same seed sequence.
+    device : torch.device
+        Where to compute.
+    out_dir : Path
+        The run folder (figures saved with :meth:`savefig` land here).
+    dir : Path
+        The unit's own folder, for its checkpoint and private files.
+    """
+
+    key: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    rng: Any = None
+    dir: Path = Path(".")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """The unit's checkpoint file: ``dir / "checkpoint.pt"``."""
+        return self.dir / "checkpoint.pt"
+
+    @property
+    def resume(self) -> bool:
+        """Whether a previous attempt of this unit left a checkpoint to continue from."""
+        return self.checkpoint_path.exists()
+
+    def generator(self, device: Any = None) -> Any:
+        """Return a :class:`torch.Generator` on ``device`` (default: the unit's), seeded from the unit."""
+        import torch
+
+        gen = torch.Generator(device=self.device if device is None else device)
+        gen.manual_seed(self.seed)
+        return gen
 
 
 def _git_commit() -> str | None:
@@ -310,35 +461,6 @@ def environment_info(device: Any) -> dict[str, Any]:
     return info
 
 
-def _check_metrics(name: str, metrics: Any) -> dict[str, float]:
-    if not isinstance(metrics, Mapping):
-        raise TypeError(f"experiment {name!r} must return a dict of metrics, got {type(metrics).__name__}")
-    out: dict[str, float] = {}
-    for key, value in metrics.items():
-        try:
-            out[str(key)] = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"metric {key!r} of experiment {name!r} is not a number: {value!r}") from None
-    return out
-
-
-def default_out_dir(name: str, root: Path | str = "runs") -> Path:
-    """``runs/<name>-<YYYYmmdd-HHMMSS>`` (a suffix is added if it exists)."""
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{name}-{stamp}"
-    out, k = base, 1
-    while out.exists():
-        k += 1
-        out = base.with_name(f"{base.name}-{k}")
-    return out
-
-
-def latest_run_dir(name: str, root: Path | str = "runs") -> Path | None:
-    """Return the newest ``runs/<name>-*`` folder, or ``None``."""
-    candidates = sorted(Path(root).glob(f"{name}-2*"), key=lambda p: p.stat().st_mtime)
-    return candidates[-1] if candidates else None
-
-
 @dataclass(frozen=True)
 class RunResult:
     """What :func:`run_experiment` produced.
@@ -358,94 +480,13 @@ class RunResult:
 def prepare_run(
     name: str, preset: str = "quick", overrides: Mapping[str, Any] | None = None
 ) -> tuple[ExperimentSpec, Any]:
-    """Resolve ``name``, ``preset`` and ``overrides``; every user error surfaces here."""
+    """Resolve ``name``, ``preset`` and ``overrides``; every config error surfaces here."""
     spec = get_experiment(name)
     return spec, spec.build_config(preset, overrides)
 
 
-def run_experiment(
-    name: str,
-    *,
-    preset: str = "quick",
-    seed: int = 0,
-    device: str = "auto",
-    out: Path | str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    resume: bool = False,
-) -> RunResult:
-    """Run experiment ``name`` and write its results, report and figures.
+def run_experiment(name: str, **kwargs: Any) -> RunResult:
+    """Run experiment ``name``; see :func:`sciprob.engine.run.run_experiment` for the arguments."""
+    from sciprob.engine.run import run_experiment as _run
 
-    Parameters
-    ----------
-    name : str
-        Registered experiment.
-    preset : str, default="quick"
-        Preset to start from.
-    seed : int, default=0
-        Global seed.
-    device : {"auto", "cpu", "cuda"}, default="auto"
-        Compute device.
-    out : path, default=None
-        Output folder; default ``runs/<name>-<timestamp>`` (with ``resume``,
-        the newest existing run folder of ``name``).
-    overrides : mapping, default=None
-        ``--set`` overrides (dotted keys to strings or values).
-    resume : bool, default=False
-        Continue from the run folder's checkpoint where the experiment supports it.
-
-    Returns
-    -------
-    RunResult
-
-    Raises
-    ------
-    ExperimentError, ConfigError, ValueError
-        For an unknown name, preset, key or value, or a bad device/seed, all
-        before any work starts.
-    """
-    from sciprob.report import render_report
-    from sciprob.runtime.device import resolve_device
-    from sciprob.runtime.seeding import seed_everything
-
-    spec, cfg = prepare_run(name, preset, overrides)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"`--seed` must be a non-negative integer, got {seed!r}")
-    torch_device = resolve_device(device)
-    if out is None:
-        out_dir = (latest_run_dir(name) if resume else None) or default_out_dir(name)
-    else:
-        out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    seed_everything(seed)
-    ctx = RunContext(
-        name=name,
-        preset=preset,
-        seed=seed,
-        device=torch_device,
-        out_dir=out_dir,
-        resume=resume,
-        anchors=dict(spec.anchors),
-    )
-    ctx.log.info(
-        "running %s (preset %s, seed %d, device %s) -> %s", name, preset, seed, torch_device, out_dir
-    )
-    start = time.perf_counter()
-    metrics = _check_metrics(name, spec.func(cfg, ctx))
-    ctx.timings["total_seconds"] = time.perf_counter() - start
-    nonfinite = [k for k, v in metrics.items() if not math.isfinite(v)]
-    if nonfinite:
-        ctx.log.warning("non-finite metrics: %s", ", ".join(nonfinite))
-    results = {
-        "experiment": name,
-        "preset": preset,
-        "seed": seed,
-        "config": config_to_dict(cfg),
-        "metrics": metrics,
-        "anchors": {k: {"value": a.value, "source": a.source} for k, a in ctx.anchors.items()},
-        "timings": ctx.timings,
-        "environment": environment_info(torch_device),
-    }
-    atomic_write_json(out_dir / RESULTS_FILE, results)
-    atomic_write_text(out_dir / REPORT_FILE, render_report(spec, ctx, results))
-    return RunResult(out_dir=out_dir, results=results)
+    return _run(name, **kwargs)

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from sciprob.experiments import ExperimentSpec, RunContext
+from typing import Any
 
 
 def format_number(value: float) -> str:
@@ -40,17 +37,30 @@ def metrics_table(metrics: dict[str, float], anchors: dict[str, dict[str, Any]])
     return "\n".join(lines)
 
 
-def render_report(spec: ExperimentSpec, ctx: RunContext, results: dict[str, Any]) -> str:
-    """Render ``report.md`` for one run."""
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 600 else f"{value / 60:.1f} min"
+
+
+def render_report(results: dict[str, Any]) -> str:
+    """Render ``report.md`` from the content of ``results.json`` alone.
+
+    ``sciprob report RUN_DIR`` calls this on the stored file, so the report of
+    a resumed or copied run is the same as the one written when it finished.
+    """
     env = results["environment"]
+    meta = results.get("report", {})
+    timings = results.get("timings", {})
+    invocations = results.get("invocations", [])
+    compute = timings.get("compute_seconds", float("nan"))
     parts = [
-        f"# {spec.name}",
+        f"# {results['experiment']}",
         "",
-        f"{spec.summary}",
+        f"{meta.get('summary', '')}",
         "",
-        f"*Paper:* {spec.paper}  ",
+        f"*Paper:* {meta.get('paper', '')}  ",
         f"*Preset:* `{results['preset']}` · *seed:* {results['seed']} · *device:* {env['device']} · "
-        f"*total time:* {results['timings'].get('total_seconds', float('nan')):.1f} s  ",
+        f"*compute time:* {_seconds(compute)} (sum over {meta.get('units', 1)} units) · "
+        f"*invocations:* {len(invocations)}  ",
         f"*Versions:* python {env['python']}, torch {env.get('torch')}, pyro {env.get('pyro')}, "
         f"dolfinx {env.get('dolfinx')}, gymnasium {env.get('gymnasium')}; commit `{env.get('git_commit')}`",
         "",
@@ -59,35 +69,86 @@ def render_report(spec: ExperimentSpec, ctx: RunContext, results: dict[str, Any]
         metrics_table(results["metrics"], results["anchors"]),
         "",
     ]
-    for title, table in ctx.tables:
+    for title, table in meta.get("tables", []):
         parts += [f"## {title}", "", table, ""]
-    if ctx.notes:
+    if meta.get("notes"):
         parts += ["## Notes", ""]
-        for note in ctx.notes:
+        for note in meta["notes"]:
             parts += [note, ""]
-    if ctx.figures:
+    if meta.get("figures"):
         parts += ["## Figures", ""]
-        for filename, caption in ctx.figures:
+        for filename, caption in meta["figures"]:
             parts += [f"![{caption or filename}]({filename})", ""]
             if caption:
                 parts += [f"*{caption}*", ""]
-    timings = {k: v for k, v in results["timings"].items()}
     if timings:
         parts += ["## Timings (seconds)", "", "| what | seconds |", "|---|---|"]
-        parts += [f"| {k} | {v:.3f} |" for k, v in timings.items()]
+        parts += [f"| {k} | {format_number(float(v))} |" for k, v in timings.items()]
+        parts += [""]
+    if invocations:
+        parts += [
+            "## Invocations",
+            "",
+            "| started | command | executor | units run | units reused | wall time |",
+            "|---|---|---|---|---|---|",
+        ]
+        for inv in invocations:
+            command = " ".join(inv.get("argv") or []) or "(from Python)"
+            wall = _seconds(inv.get("wall_seconds", 0.0))
+            parts.append(
+                f"| {inv.get('started')} | `{command}` | {inv.get('executor')} x{inv.get('workers')} | "
+                f"{inv.get('units_run')} | {inv.get('units_reused')} | {wall} |"
+            )
         parts += [""]
     parts += ["## Configuration", "", "```json", json.dumps(results["config"], indent=2), "```", ""]
     return "\n".join(parts)
 
 
+def rebuild_report(run_dir: str | Path) -> Path:
+    """Rewrite ``report.md`` (or a tour's ``tour.md``) from the folder's stored results.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds neither ``results.json`` nor ``tour.json``.
+    ValueError
+        If the stored file cannot be read.
+    """
+    from sciprob.runtime.atomic import atomic_write_text
+
+    run_dir = Path(run_dir)
+    if (run_dir / "tour.json").is_file():
+        rows = _read(run_dir / "tour.json")["rows"]
+        for row in rows:
+            if row.get("ok"):
+                row["results"] = _read(run_dir / row["name"] / "results.json")
+        return atomic_write_text(run_dir / "tour.md", render_tour(rows))
+    if not (run_dir / "results.json").is_file():
+        raise FileNotFoundError(f"{str(run_dir)!r} holds no results.json (nor tour.json): not a finished run")
+    return atomic_write_text(run_dir / "report.md", render_report(_read(run_dir / "results.json")))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{str(path)!r} cannot be read ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{str(path)!r} is not a sciprob results file")
+    return data
+
+
 def render_tour(rows: list[dict[str, Any]]) -> str:
     """Render the tour's combined report from each run's results (or error)."""
     parts = ["# sciprob tour", "", "Every experiment's `quick` preset, run in one go.", ""]
-    parts += ["| experiment | status | seconds | report |", "|---|---|---|---|"]
+    parts += ["| experiment | status | compute seconds | report |", "|---|---|---|---|"]
     for row in rows:
         link = f"[report]({Path(row['dir']).name}/report.md)" if row.get("ok") else ""
         status = "ok" if row.get("ok") else f"failed: {row.get('error', '')}"
-        parts.append(f"| `{row['name']}` | {status} | {row.get('seconds', float('nan')):.1f} | {link} |")
+        seconds = (
+            row["results"]["timings"].get("compute_seconds", float("nan")) if row.get("ok") else float("nan")
+        )
+        parts.append(f"| `{row['name']}` | {status} | {seconds:.1f} | {link} |")
     parts.append("")
     for row in rows:
         if not row.get("ok"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -70,6 +71,8 @@ class FitOptions:
         Progress label.
     rng : numpy.random.Generator
         Splits and reservoirs.
+    on_nonfinite : {"raise", "warn"}
+        What a NaN or infinite training loss does (see :func:`sciprob.runtime.check_finite`).
     """
 
     epochs: int | None = None
@@ -80,6 +83,7 @@ class FitOptions:
     monitor: tuple[np.ndarray, np.ndarray] | None = None
     description: str = "train"
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    on_nonfinite: Literal["raise", "warn"] = "raise"
 
     def checkpoint(self, tag: str) -> Path | None:
         """Checkpoint file for member ``tag``."""
@@ -149,6 +153,7 @@ class Architecture:
             monitor=opts.monitor,
             checkpoint_path=opts.checkpoint(self.name),
             resume=opts.resume,
+            on_nonfinite=opts.on_nonfinite,
             description=opts.description,
         )
         info = {"best_epoch": res.best_epoch, "train_seconds": res.seconds, "samples_seen": res.samples_seen}
@@ -202,6 +207,7 @@ class MCDCNNArchitecture(_Simple):
             monitor=opts.monitor,
             checkpoint_path=opts.checkpoint(self.name),
             resume=opts.resume,
+            on_nonfinite=opts.on_nonfinite,
             description=opts.description,
         )
         info = {"best_epoch": res.best_epoch, "train_seconds": res.seconds, "samples_seen": res.samples_seen}
@@ -254,6 +260,7 @@ class TLeNetArchitecture(_SlicedArchitecture):
             device=opts.device,
             checkpoint_path=opts.checkpoint(self.name),
             resume=opts.resume,
+            on_nonfinite=opts.on_nonfinite,
             description=opts.description,
         )
         info = {
@@ -305,6 +312,7 @@ class MCNNArchitecture(_SlicedArchitecture):
                 selection_score=val_error,
                 checkpoint_path=opts.checkpoint(tag),
                 resume=opts.resume,
+            on_nonfinite=opts.on_nonfinite,
                 description=f"{opts.description} {tag}",
             )
             score = min(res.history["selection_score"])
@@ -366,6 +374,7 @@ class InceptionTimeArchitecture(Architecture):
                 monitor=opts.monitor if m == 0 else None,
                 checkpoint_path=opts.checkpoint(f"inception-{m}"),
                 resume=opts.resume,
+            on_nonfinite=opts.on_nonfinite,
                 description=f"{opts.description} member {m + 1}/{self.n_members}",
             )
             members.append(res.model)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
@@ -11,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from sciprob.learning.tsc.classifiers import MODEL_NAMES, fit_classifier
 from sciprob.learning.tsc.data import znormalize
-from sciprob.runtime import resolve_device
+from sciprob.runtime import isolated_rng, resolve_device
 
 
 class TimeSeriesClassifier(ClassifierMixin, BaseEstimator):
@@ -132,9 +131,8 @@ class TimeSeriesClassifier(ClassifierMixin, BaseEstimator):
             return self
         codes = encoder.transform(y)
         rng = np.random.default_rng(self.random_state)
-        cuda = [] if device.type == "cpu" else [device.index or torch.cuda.current_device()]
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(int(rng.integers(2**31)))
+        # network initialisation draws from torch's global generator: seed it for this fit only
+        with isolated_rng(int(rng.integers(2**63))):
             self.fitted_ = fit_classifier(
                 self.model,
                 Xs,

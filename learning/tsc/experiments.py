@@ -8,19 +8,21 @@ critical-difference diagram, class activation maps and training curves.
 
 from __future__ import annotations
 
-import json
+import io
+import time
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from sciprob.config import param
-from sciprob.experiments import RunContext, experiment
+from sciprob.experiments import RunContext, UnitContext, UnitResult, experiment
 from sciprob.learning.tsc.classifiers import MODEL_NAMES
 
 # the paper preset's models: every classifier but the single Inception network
 _ALL_MODELS = tuple(name for name in MODEL_NAMES if name != "inception")
 _GAP_MODELS = ("fcn", "resnet", "inception", "inceptiontime")
+_CAM_MODEL = "cam_model.pt"  # run 0's trained GAP network, kept in its unit folder for the CAM figure
 _REVIEW_EPOCHS = {
     "mlp": 5000,
     "fcn": 2000,
@@ -183,102 +185,52 @@ def _plot_cams(model, X: np.ndarray, y: np.ndarray, classes: np.ndarray, title: 
     return fig
 
 
-@experiment(
-    "tsc",
-    config=TSCConfig,
-    presets={
-        "tiny": {
-            "datasets": ("GunPoint", "ItalyPowerDemand"),
-            "models": ("fcn", "mlp"),
-            "runs": 1,
-            "epochs": 2,
-            "max_train": 20,
-            "max_test": 40,
-            "monitor_every": 1,
-        },
-        "quick": {
-            "datasets": ("GunPoint", "ItalyPowerDemand"),
-            "models": ("fcn", "resnet", "inceptiontime"),
-            "runs": 1,
-            "epoch_fraction": 0.05,
-            "model_epochs": ("resnet=50", "inceptiontime=40"),
-            "inception_members": 1,
-        },
-        "paper": {},
-    },
-    paper="Ismail Fawaz et al. 2019, Deep learning for time series classification: a review (DMKD 33)",
-    summary="The review's deep classifiers and InceptionTime on UCR/UEA data: accuracy, ranks, CAMs.",
-)
-def run(cfg: TSCConfig, ctx: RunContext) -> dict[str, float]:
-    """Train every (data set, model, run), then tabulate, rank, explain and plot."""
+def _units(cfg: TSCConfig) -> list[dict]:
+    """One unit per (data set, model, run)."""
+    return [
+        {"dataset": ds, "model": model, "run": run}
+        for ds in cfg.datasets
+        for model in cfg.models
+        for run in range(cfg.runs)
+    ]
+
+
+def _combine(cfg: TSCConfig, results: list[UnitResult], ctx: RunContext) -> dict[str, float]:
+    """Tabulate accuracy over runs beside the review, rank, explain and plot."""
     import torch
 
-    from sciprob.learning.tsc.classifiers import FitOptions, InceptionTimeArchitecture, get_architecture
     from sciprob.learning.tsc.ranking import compare_classifiers, plot_critical_difference
-    from sciprob.runtime import atomic_write_json
 
-    data = {ds: _load(ds, cfg) for ds in cfg.datasets}  # fail on a bad name before any training
-    progress_file = ctx.out_dir / "tsc_progress.json"
-    done: dict[str, dict] = (
-        json.loads(progress_file.read_text()) if ctx.resume and progress_file.exists() else {}
-    )
-    models_dir = ctx.out_dir / "models"
-    models_dir.mkdir(exist_ok=True)
-    curves: dict[tuple[str, str], dict] = {}
-    for d_idx, (ds, (X, y, Xt, yt, classes, unequal)) in enumerate(data.items()):
-        for m_idx, model in enumerate(cfg.models):
-            for run_idx in range(cfg.runs):
-                key = f"{ds}/{model}/{run_idx}"
-                if key in done:
-                    curves.setdefault((ds, model), done[key]["history"])
-                    continue
-                torch.manual_seed(ctx.seed * 100_003 + d_idx * 1009 + m_idx * 101 + run_idx)
-                arch = (
-                    InceptionTimeArchitecture(cfg.inception_members)
-                    if model == "inceptiontime"
-                    else get_architecture(model)
-                )
-                opts = FitOptions(
-                    epochs=cfg.epochs_for(model),
-                    device=ctx.device,
-                    checkpoint_dir=ctx.out_dir / "checkpoints" / key.replace("/", "-"),
-                    resume=ctx.resume,
-                    monitor=(Xt, yt),
-                    description=key,
-                    rng=np.random.default_rng([ctx.seed, d_idx, m_idx, run_idx]),
-                )
-                opts.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-                with ctx.timer(f"train_seconds/{ds}/{model}"):
-                    fitted = arch.fit(X, y, len(classes), opts)
-                acc = float(np.mean(fitted.predict_proba(Xt, ctx.device).argmax(1) == yt))
-                ctx.log.info("%s: test accuracy %.4f", key, acc)
-                history = {k: list(map(float, v)) for k, v in fitted.history.items()}
-                done[key] = {"accuracy": acc, "history": history}
-                curves.setdefault((ds, model), history)
-                if run_idx == 0 and model in _GAP_MODELS:
-                    torch.save(fitted.model.cpu(), models_dir / f"{ds}-{model}.pt")
-                atomic_write_json(progress_file, done)
-
+    by_key = {(r.key["dataset"], r.key["model"], r.key["run"]): r for r in results}
+    data = {ds: _load(ds, cfg) for ds in cfg.datasets}
+    curves = {(ds, m): by_key[ds, m, 0].artifacts["history"] for ds in cfg.datasets for m in cfg.models}
+    for (ds, model, _), r in by_key.items():
+        key = f"train_seconds/{ds}/{model}"
+        ctx.timings[key] = ctx.timings.get(key, 0.0) + r.timings["train_seconds"]
     metrics: dict[str, float] = {}
     table = np.zeros((len(cfg.datasets), len(cfg.models)))
     rows = ["| data set | model | accuracy (mean ± std) | review | gap (points) |", "|---|---|---|---|---|"]
     gaps = []
     for i, ds in enumerate(cfg.datasets):
         for j, model in enumerate(cfg.models):
-            accs = np.array([done[f"{ds}/{model}/{r}"]["accuracy"] for r in range(cfg.runs)])
-            mean, std = float(accs.mean()), float(accs.std(ddof=1)) if len(accs) > 1 else 0.0
-            metrics[f"accuracy/{ds}/{model}"], metrics[f"accuracy_std/{ds}/{model}"] = mean, std
+            accs = np.array([by_key[ds, model, r].metrics["accuracy"] for r in range(cfg.runs)])
+            mean = float(accs.mean())
+            metrics[f"accuracy/{ds}/{model}"] = mean
+            if len(accs) > 1:  # a spread needs two runs; one run has none (not zero)
+                std = float(accs.std(ddof=1))
+                metrics[f"accuracy_std/{ds}/{model}"] = std
             table[i, j] = mean
             ref = REVIEW_ACCURACY.get((ds, model))
             review, gap = "", ""
             if ref is not None:
                 ctx.anchor(f"accuracy/{ds}/{model}", ref[0], ref[2])
-                if ref[1] is not None:
+                if ref[1] is not None and len(accs) > 1:
                     ctx.anchor(f"accuracy_std/{ds}/{model}", ref[1], ref[2])
                 review, gap = f"{100 * ref[0]:.2f}", f"{100 * (mean - ref[0]):+.2f}"
                 if abs(mean - ref[0]) > 0.02 + 1e-9:
                     gaps.append(f"{model} on {ds}: {100 * mean:.2f} vs {100 * ref[0]:.2f} ({gap} points)")
-            rows.append(f"| {ds} | {model} | {100 * mean:.2f} ± {100 * std:.2f} | {review} | {gap} |")
+            spread = f" ± {100 * std:.2f}" if len(accs) > 1 else " (1 run)"
+            rows.append(f"| {ds} | {model} | {100 * mean:.2f}{spread} | {review} | {gap} |")
     ctx.table("Test accuracy (%) over runs", "\n".join(rows))
 
     reduced = [m for m in cfg.models if m in _REVIEW_EPOCHS and cfg.epochs_for(m) < _REVIEW_EPOCHS[m]]
@@ -311,12 +263,10 @@ def run(cfg: TSCConfig, ctx: RunContext) -> dict[str, float]:
     ctx.note(
         "Model selection follows dl-4-tsc: the epoch with the lowest training loss (MCDCNN: lowest loss "
         "on 33 % of the training set; MCNN: lowest voted error on 20 %; TWIESN: best of its grid on 20 %). "
-        "Accuracy std is the sample std over runs (ddof=1, as pandas in dl-4-tsc); 0 for one run."
+        "Accuracy std is the sample std over runs (ddof=1, as pandas in dl-4-tsc); with one run it is not "
+        "reported."
     )
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     if len(cfg.models) >= 2:
         comparison = compare_classifiers(table, list(cfg.models))
         ranks = " · ".join(
@@ -337,7 +287,7 @@ def run(cfg: TSCConfig, ctx: RunContext) -> dict[str, float]:
     gap_models = [m for m in cfg.models if m in _GAP_MODELS]
     if gap_models:
         ds, model = cfg.datasets[0], gap_models[0]
-        net = torch.load(models_dir / f"{ds}-{model}.pt", weights_only=False)
+        net = torch.load(by_key[ds, model, 0].dir / _CAM_MODEL, weights_only=False)
         X, y, Xt, yt, classes, _ = data[ds]
         ctx.savefig(
             _plot_cams(net, Xt, yt, classes, f"{model} on {ds} (test series, true class)"),
@@ -345,3 +295,72 @@ def run(cfg: TSCConfig, ctx: RunContext) -> dict[str, float]:
             f"Class activation maps of {model} on one {ds} test series per class (first channel).",
         )
     return metrics
+
+
+@experiment(
+    "tsc",
+    config=TSCConfig,
+    presets={
+        "tiny": {
+            "datasets": ("GunPoint", "ItalyPowerDemand"),
+            "models": ("fcn", "mlp"),
+            "runs": 1,
+            "epochs": 2,
+            "max_train": 20,
+            "max_test": 40,
+            "monitor_every": 1,
+        },
+        "quick": {
+            "datasets": ("GunPoint", "ItalyPowerDemand"),
+            "models": ("fcn", "resnet", "inceptiontime"),
+            "runs": 1,
+            "epoch_fraction": 0.05,
+            "model_epochs": ("resnet=50", "inceptiontime=40"),
+            "inception_members": 1,
+        },
+        "paper": {},
+    },
+    paper="Ismail Fawaz et al. 2019, Deep learning for time series classification: a review (DMKD 33)",
+    summary="The review's deep classifiers and InceptionTime on UCR/UEA data: accuracy, ranks, CAMs.",
+    units=_units,
+    combine=_combine,
+)
+def fit_unit(cfg: TSCConfig, unit: UnitContext) -> UnitResult:
+    """Train one network (or ensemble) and measure its test accuracy; keep run 0's GAP model for CAMs."""
+    import torch
+
+    from sciprob.learning.tsc.classifiers import FitOptions, InceptionTimeArchitecture, get_architecture
+    from sciprob.runtime import atomic_write_bytes
+
+    ds, model, run = unit.key["dataset"], unit.key["model"], unit.key["run"]
+    X, y, Xt, yt, classes, _ = _load(ds, cfg)
+    arch = (
+        InceptionTimeArchitecture(cfg.inception_members)
+        if model == "inceptiontime"
+        else get_architecture(model)
+    )
+    opts = FitOptions(
+        epochs=cfg.epochs_for(model),
+        device=unit.device,
+        checkpoint_dir=unit.dir,
+        resume=unit.resume or any(unit.dir.glob("*.pt")),
+        monitor=(Xt, yt) if run == 0 else None,
+        description=f"{ds}/{model}/{run}",
+        rng=unit.rng,
+    )
+    start = time.perf_counter()
+    fitted = arch.fit(X, y, len(classes), opts)
+    seconds = time.perf_counter() - start
+    acc = float(np.mean(fitted.predict_proba(Xt, unit.device).argmax(1) == yt))
+    unit.log.info("%s/%s/%d: test accuracy %.4f", ds, model, run, acc)
+    for stale in unit.dir.glob("*.pt"):  # the networks' training checkpoints are done with
+        stale.unlink()
+    if run == 0 and model in _GAP_MODELS:
+        buf = io.BytesIO()
+        torch.save(fitted.model.cpu(), buf)
+        atomic_write_bytes(unit.dir / _CAM_MODEL, buf.getvalue())
+    return UnitResult(
+        metrics={"accuracy": acc},
+        artifacts={"history": {k: [float(v) for v in vals] for k, vals in fitted.history.items()}},
+        timings={"train_seconds": seconds},
+    )

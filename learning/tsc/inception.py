@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from sciprob.learning.tsc.networks import SameConv1d
+
 
 class InceptionModule(nn.Module):
     """One Inception module: bottleneck, three wide convolutions and a pooling branch.
@@ -39,7 +41,7 @@ class InceptionModule(nn.Module):
         use_bottleneck = c_in > 1
         self.bottleneck = nn.Conv1d(c_in, bottleneck, 1, bias=False) if use_bottleneck else nn.Identity()
         width = bottleneck if use_bottleneck else c_in
-        self.convs = nn.ModuleList(nn.Conv1d(width, filters, k, padding="same", bias=False) for k in kernels)
+        self.convs = nn.ModuleList(SameConv1d(width, filters, k, bias=False) for k in kernels)
         self.pool_branch = nn.Sequential(
             nn.MaxPool1d(3, stride=1, padding=1), nn.Conv1d(c_in, filters, 1, bias=False)
         )

@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from sciprob.learning.tsc.networks import SameConv1d
+
 #: dl-4-tsc's grid of (pool_factor, filter_size).
 MCNN_GRID: tuple[tuple[int, float], ...] = tuple((p, f) for p in (2, 3, 5) for f in (0.05, 0.1, 0.2))
 
@@ -82,14 +84,14 @@ class MCNN(nn.Module):
         self.pool_factor = pool_factor
         self.branches = nn.ModuleList(
             nn.Sequential(
-                nn.Conv1d(in_channels, 256, kernel, padding="same"),
+                SameConv1d(in_channels, 256, kernel),
                 nn.Sigmoid(),
                 nn.AdaptiveMaxPool1d(pool_factor),
             )
             for _ in range(n_branches)
         )
         self.full = nn.Sequential(
-            nn.Conv1d(256 * n_branches, 256, min(kernel, pool_factor), padding="same"),
+            SameConv1d(256 * n_branches, 256, min(kernel, pool_factor)),
             nn.Sigmoid(),
             nn.Flatten(),
             nn.Linear(256 * pool_factor, 256),

@@ -20,18 +20,37 @@ References
 
 from __future__ import annotations
 
-import warnings
-
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Keras' 'same' padding with the review's even kernels (8, 40, 20, 10) is what we want; torch warns about
-# the internal zero-padded copy it makes for it.
-warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths")
+
+class SameConv1d(nn.Conv1d):
+    """``nn.Conv1d`` with Keras' ``padding='same'``: output length equals input length.
+
+    The input is zero-padded by ``(k - 1) // 2`` steps on the left and the rest on
+    the right, as Keras and torch's own ``padding="same"`` do; padding explicitly
+    avoids the warning torch gives for the review's even kernels (8, 40, 20, 10).
+
+    Parameters
+    ----------
+    in_channels, out_channels, kernel_size : int
+        As for :class:`torch.nn.Conv1d` (stride 1, dilation 1).
+    **kwargs
+        Other :class:`torch.nn.Conv1d` arguments except ``padding``, ``stride`` and ``dilation``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, **kwargs) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, padding=0, **kwargs)
+        self._pad = ((kernel_size - 1) // 2, kernel_size - 1 - (kernel_size - 1) // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Convolve ``x`` of shape (batch, in_channels, length) to (batch, out_channels, length)."""
+        return super().forward(F.pad(x, self._pad))
 
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int, relu: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv1d(c_in, c_out, kernel, padding="same"), nn.BatchNorm1d(c_out)]
+    layers: list[nn.Module] = [SameConv1d(c_in, c_out, kernel), nn.BatchNorm1d(c_out)]
     if relu:
         layers.append(nn.ReLU())
     return nn.Sequential(*layers)
@@ -181,7 +200,7 @@ class Encoder(nn.Module):
 
         def block(c_in: int, c_out: int, kernel: int, pool: bool) -> list[nn.Module]:
             layers = [
-                nn.Conv1d(c_in, c_out, kernel, padding="same"),
+                SameConv1d(c_in, c_out, kernel),
                 nn.GroupNorm(1, c_out),
                 nn.PReLU(c_out),
                 nn.Dropout(0.2),
@@ -311,10 +330,10 @@ class TLeNet(nn.Module):
         if length < 8:
             raise ValueError(f"`TLeNet` requires slices of `length` >= 8, got {length}")
         self.body = nn.Sequential(
-            nn.Conv1d(in_channels, 5, 5, padding="same"),
+            SameConv1d(in_channels, 5, 5),
             nn.ReLU(),
             nn.MaxPool1d(2),
-            nn.Conv1d(5, 20, 5, padding="same"),
+            SameConv1d(5, 20, 5),
             nn.ReLU(),
             nn.MaxPool1d(4),
             nn.Flatten(),

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sciprob.runtime import ProgressBar, get_logger, load_checkpoint, save_checkpoint
+from sciprob.runtime import ProgressBar, check_finite, get_logger, load_checkpoint, save_checkpoint
+from sciprob.runtime.numerics import check_policy
 
 _log = get_logger("tsc")
 
@@ -183,6 +184,7 @@ def train_network(
     monitor_every: int = 10,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 50,
+    on_nonfinite: Literal["raise", "warn"] = "raise",
     resume: bool = False,
     description: str = "train",
 ) -> TrainingResult:
@@ -220,6 +222,9 @@ def train_network(
         Epochs between checkpoints.
     resume : bool, default=False
         Continue from ``checkpoint_path`` if it exists.
+    on_nonfinite : {"raise", "warn"}, default="raise"
+        A NaN or infinite epoch loss raises :class:`~sciprob.runtime.NonFiniteLossError`
+        (or warns and goes on).
     description : str, default="train"
         Label of the progress bar.
 
@@ -232,6 +237,7 @@ def train_network(
     ValueError
         Empty or mismatched ``X`` / ``y``, or non-positive ``epochs``.
     """
+    check_policy(on_nonfinite)
     n_epochs = int(recipe.epochs if epochs is None else epochs)
     if n_epochs < 1:
         raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}")
@@ -313,8 +319,7 @@ def train_network(
                 correct += int((logits.argmax(-1) == yt[idx]).sum())
                 seen += len(idx)
             epoch_loss = total / n
-            if not math.isfinite(epoch_loss):
-                _log.warning("%s: non-finite training loss at epoch %d", description, state["epoch"] + 1)
+            check_finite(epoch_loss, step=state["epoch"] + 1, policy=on_nonfinite, where=description)
             state["epoch"] += 1
             history["loss"].append(epoch_loss)
             history["lr"].append(optimizer.param_groups[0]["lr"])

@@ -17,9 +17,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+_UMASK: int | None = None
+
+
+def _file_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` would give a new file."""
+    global _UMASK
+    if _UMASK is None:
+        # the umask can only be read by setting it; set it straight back (once per process)
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return 0o666 & ~_UMASK
+
 
 def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write`` on a temporary binary file, then rename it to ``path``."""
+    """Call ``write`` on a temporary binary file, then rename it to ``path``.
+
+    The file gets the mode a plain ``open()`` would give it (``mkstemp`` alone
+    would leave it ``0600``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -27,6 +43,7 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
+            os.fchmod(fh.fileno(), _file_mode())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

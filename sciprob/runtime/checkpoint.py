@@ -16,6 +16,10 @@ from sciprob.runtime.atomic import atomic_write_bytes
 from sciprob.runtime.seeding import get_rng_state, set_rng_state
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file is unreadable or is not a sciprob checkpoint; the message names it."""
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, rng: bool = True) -> Path:
     """Write ``state`` to ``path`` atomically.
 
@@ -65,13 +69,25 @@ def load_checkpoint(
     dict or None
         The saved state (without the RNG entry), or ``None`` if ``path`` does
         not exist.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is truncated, empty, foreign or otherwise unreadable.
     """
     import torch
 
     path = Path(path)
     if not path.exists():
         return None
-    payload = torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # truncated, empty, random bytes: torch raises many kinds
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it to start that part afresh"
+        ) from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, not a sciprob checkpoint")
     rng_state = payload.pop("_rng", None)
     if restore_rng and rng_state is not None:
         set_rng_state(rng_state)

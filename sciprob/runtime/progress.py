@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -55,7 +56,8 @@ class ProgressBar:
         Steps between log lines when not on a terminal; default gives about
         20 lines per loop (at least one every step for short loops).
     enabled : bool, default=None
-        Force the live bar on or off; default is on when stderr is a terminal.
+        Force the live bar on or off; default is on when stderr is a terminal
+        and ``SCIPROB_PROGRESS`` is not ``lines`` (the engine's workers set it).
 
     Examples
     --------
@@ -77,7 +79,10 @@ class ProgressBar:
         self.total = int(total)
         self.description = description
         self.log_every = log_every or max(1, math.ceil(self.total / 20))
-        self.live = sys.stderr.isatty() if enabled is None else enabled
+        if enabled is None:
+            # worker processes of the engine log lines: several live bars on one terminal garble
+            enabled = sys.stderr.isatty() and os.environ.get("SCIPROB_PROGRESS") != "lines"
+        self.live = enabled
         self.n = 0
         self.metrics: dict[str, Any] = {}
         self._logger = get_logger("progress")

@@ -1,11 +1,34 @@
-"""Global seeding of python, numpy, torch and pyro, and RNG state capture."""
+"""Global seeding of python, numpy, torch and pyro, RNG state capture, and isolated RNG scopes.
+
+Only the engine (and :func:`isolated_rng`, for libraries such as Pyro's NUTS that
+draw from the global generators) touch the global RNGs; library code takes a
+``seed`` or ``generator`` argument instead.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+#: Largest seed accepted: torch seeds are 64-bit.
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """Return ``seed`` as an ``int`` or raise naming it.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is not an integer in ``[0, 2**64)``.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"`{name}` must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:
@@ -14,7 +37,8 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     Parameters
     ----------
     seed : int
-        Non-negative seed.
+        Integer in ``[0, 2**64)``. Numpy's legacy generator takes the seed's two
+        32-bit words, so distinct seeds never share a numpy stream.
     deterministic : bool, default=True
         Also ask torch for deterministic kernels where they exist
         (``warn_only``, so unsupported CUDA ops still run).
@@ -22,18 +46,14 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     Raises
     ------
     ValueError
-        If ``seed`` is negative or not an integer.
+        If ``seed`` is negative, too large or not an integer.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}")
-    import pyro
+    seed = check_seed(seed)
     import torch
 
-    seed = int(seed)
     random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    pyro.set_rng_seed(seed)
+    np.random.seed([seed & 0xFFFFFFFF, seed >> 32])
+    torch.manual_seed(seed)  # also seeds CUDA; pyro draws from torch's generator
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
@@ -61,3 +81,38 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def isolated_rng(seed: int) -> Iterator[None]:
+    """Seed the global RNGs for a block and restore the caller's states afterwards.
+
+    For libraries that can only draw from the global generators (Pyro's NUTS,
+    for example): the block is reproducible from ``seed`` and the caller's
+    random streams continue as if the block had not run.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the block, in ``[0, 2**64)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> with isolated_rng(3):
+    ...     a = torch.rand(2)
+    >>> with isolated_rng(3):
+    ...     b = torch.rand(2)
+    >>> bool((a == b).all())
+    True
+    """
+    seed = check_seed(seed)
+    import torch
+
+    saved = get_rng_state()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        seed_everything(seed, deterministic=deterministic)
+        yield
+    finally:
+        set_rng_state(saved)
