@@ -1,4 +1,4 @@
-"""Low-rank training: LoRA adapters and ReLoRA restarts for any PyTorch model.
+"""Low-rank training: LoRA adapters (linear, attention, convolution, embedding) and ReLoRA restarts.
 
 >>> from sciprob.learning.lowrank import LlamaConfig, LlamaLM, inject_lora, ReLoRA, JaggedCosineLR
 >>> model = LlamaLM(LlamaConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_seq_len=32))
@@ -22,7 +22,11 @@ from sciprob.learning.lowrank.diagnostics import (
 )
 from sciprob.learning.lowrank.lm import ByteTokenizer, LlamaConfig, LlamaLM, RMSNorm
 from sciprob.learning.lowrank.lora import (
+    LoRAConv,
+    LoRAEmbedding,
+    LoRALayer,
     LoRALinear,
+    LoRAMultiheadAttention,
     LoRASummary,
     count_parameters,
     inject_lora,
@@ -46,7 +50,11 @@ __all__ = [
     "JaggedCosineLR",
     "LlamaConfig",
     "LlamaLM",
+    "LoRAConv",
+    "LoRAEmbedding",
+    "LoRALayer",
     "LoRALinear",
+    "LoRAMultiheadAttention",
     "LoRASummary",
     "RMSNorm",
     "ReLoRA",

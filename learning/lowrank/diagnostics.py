@@ -18,33 +18,52 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from sciprob.learning.lowrank.lora import LoRALinear, _matches
+from sciprob.learning.lowrank.lora import ADAPTABLE, LoRALayer, _matches
+
+
+def _plain_name(name: str, wrappers: set[str]) -> str:
+    parts = name.split(".")
+    keep = [p for i, p in enumerate(parts) if not (p == "base" and ".".join(parts[:i]) in wrappers)]
+    return ".".join(keep)
 
 
 def effective_weights(model: nn.Module, targets: str | Sequence[str] = ("attn", "mlp")) -> dict[str, Tensor]:
-    """Return the weight each targeted linear layer applies now, adapters included.
+    """Return the weight matrix each targeted layer applies now, adapters included.
 
     Parameters
     ----------
     model : nn.Module
     targets : str or sequence of str, default=("attn", "mlp")
-        Layer-name patterns as in :func:`~sciprob.learning.lowrank.inject_lora`.
+        Layer-name patterns as in :func:`~sciprob.learning.lowrank.inject_lora`,
+        matched against the plain (unwrapped) names.
 
     Returns
     -------
-    dict of str to Tensor of shape (out_features, in_features)
-        Detached float32 CPU copies keyed by the plain layer name (a wrapped
-        layer ``x.base`` is reported as ``x``), so models with and without
-        adapters compare key by key.
+    dict of str to Tensor of shape (out, in)
+        Detached float32 CPU copies of the matrix views (a kernel flattened to
+        (out, in·k), an embedding table transposed), keyed by the plain layer
+        name (a wrapped layer ``x.base`` is reported as ``x``; the packed
+        projection of an attention module ``a`` as ``a.in_proj``), so models
+        with and without adapters compare key by key.
     """
+    wrappers = {n for n, m in model.named_modules() if isinstance(m, LoRALayer)}
     out: dict[str, Tensor] = {}
     with torch.no_grad():
         for name, module in model.named_modules():
-            if isinstance(module, LoRALinear) and _matches(name, targets):
-                w = module.base.weight if module.merged else module.base.weight + module.delta_weight()
-                out[name] = w.detach().float().cpu().clone()
-            elif isinstance(module, nn.Linear) and not name.endswith(".base") and _matches(name, targets):
-                out[name] = module.weight.detach().float().cpu().clone()
+            plain = _plain_name(name, wrappers)
+            if isinstance(module, LoRALayer):
+                key = f"{plain}.in_proj" if isinstance(module.base, nn.MultiheadAttention) else plain
+                w = module.effective_matrix()
+            elif any(name == f"{w}.base" for w in wrappers) or not isinstance(module, ADAPTABLE):
+                continue
+            elif isinstance(module, nn.MultiheadAttention):
+                key, w = f"{plain}.in_proj", module.in_proj_weight
+            elif isinstance(module, nn.Embedding):
+                key, w = plain, module.weight.t()
+            else:
+                key, w = plain, module.weight.flatten(1)
+            if _matches(plain, targets):
+                out[key] = w.detach().float().cpu().clone()
     return out
 
 

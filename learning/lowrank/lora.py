@@ -1,10 +1,21 @@
-"""LoRA adapters for ``nn.Linear`` layers and their injection into any model.
+"""Injection of LoRA adapters into any model, atomically, and the adapters' bookkeeping.
 
-A :class:`LoRALinear` keeps the wrapped layer's weight frozen and learns a
-low-rank correction ``ΔW = (α / r) B A``; :func:`inject_lora` swaps matching
-``nn.Linear`` sub-modules of a model for adapters, the way PEFT's
-``inject_adapter_in_model`` does, but leaves every other parameter trainable,
-as the ReLoRA reference implementation does [1]_.
+:func:`inject_lora` swaps the matching layers of a model for adapters
+(:mod:`~sciprob.learning.lowrank.layers`, :mod:`~sciprob.learning.lowrank.attention`)
+the way PEFT's ``inject_adapter_in_model`` does, but leaves every other
+parameter trainable, as the ReLoRA reference implementation does [1]_. Every
+matching layer is checked before the model is touched, so a model with one
+layer that cannot be adapted is rejected unchanged.
+
+==========================  ===============================  ==========================
+matched layer type          adapter                          matrix that gets ``B A``
+==========================  ===============================  ==========================
+``nn.MultiheadAttention``   :class:`LoRAMultiheadAttention`  ``in_proj_weight`` (3E, E)
+                                                             and ``out_proj.weight``
+``nn.Linear`` (subclasses)  :class:`LoRALinear`              ``weight``
+``nn.Conv1d``, ``Conv2d``   :class:`LoRAConv`                ``weight.flatten(1)``
+``nn.Embedding``            :class:`LoRAEmbedding`           ``weight.T``
+==========================  ===============================  ==========================
 
 References
 ----------
@@ -20,158 +31,36 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
+from sciprob.learning.lowrank.attention import LoRAMultiheadAttention
+from sciprob.learning.lowrank.layers import LoRAConv, LoRAEmbedding, LoRALayer, LoRALinear
 
-class LoRALinear(nn.Module):
-    r"""An ``nn.Linear`` with a frozen weight and a trainable low-rank update.
+__all__ = [
+    "LoRAConv",
+    "LoRAEmbedding",
+    "LoRALayer",
+    "LoRALinear",
+    "LoRAMultiheadAttention",
+    "LoRASummary",
+    "count_parameters",
+    "inject_lora",
+    "lora_modules",
+    "lora_parameters",
+]
 
-    .. math::
-
-        y = x W^\top + b + \frac{\alpha}{r}\, \mathrm{dropout}(x) A^\top B^\top,
-        \qquad A \in \mathbb{R}^{r \times d_\text{in}},\;
-        B \in \mathbb{R}^{d_\text{out} \times r}.
-
-    ``A`` is initialised Kaiming-uniform (``a = √5``, as ``nn.Linear``) and
-    ``B`` at zero, so a fresh adapter leaves the layer's output unchanged.
-
-    Parameters
-    ----------
-    base : nn.Linear
-        The layer to wrap; its ``weight`` is frozen in place (``requires_grad``
-        set to False); its ``bias``, if any, keeps its ``requires_grad``.
-    r : int
-        Rank of the update, ``1 <= r <= min(in_features, out_features)``.
-    alpha : float, default=1.0
-        Scale numerator: the update is multiplied by ``alpha / r``.
-    dropout : float, default=0.0
-        Dropout probability on the adapter's input only.
-
-    Attributes
-    ----------
-    lora_A : nn.Parameter of shape (r, in_features)
-    lora_B : nn.Parameter of shape (out_features, r)
-    scaling : float
-        ``alpha / r``.
-    merged : bool
-        Whether ``B A`` is currently folded into ``base.weight``.
-
-    Raises
-    ------
-    TypeError
-        ``base`` is not an ``nn.Linear``.
-    ValueError
-        ``r``, ``alpha`` or ``dropout`` out of range.
-
-    Examples
-    --------
-    >>> layer = LoRALinear(nn.Linear(8, 4), r=2, alpha=4.0)
-    >>> layer(torch.randn(3, 8)).shape
-    torch.Size([3, 4])
-    >>> layer.merge(); layer.reinit()   # one ReLoRA restart; output unchanged
-    """
-
-    def __init__(self, base: nn.Linear, r: int, alpha: float = 1.0, dropout: float = 0.0) -> None:
-        super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise TypeError(f"`LoRALinear` requires an nn.Linear `base`, got {type(base).__name__}")
-        max_r = min(base.in_features, base.out_features)
-        if not isinstance(r, int) or not 1 <= r <= max_r:
-            raise ValueError(f"`r` must be an integer in [1, {max_r}] for this layer, got {r!r}")
-        if not alpha > 0:
-            raise ValueError(f"`alpha` must be positive, got {alpha!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must lie in [0, 1), got {dropout!r}")
-        self.base = base
-        base.weight.requires_grad_(False)
-        self.r = r
-        self.alpha = float(alpha)
-        self.scaling = self.alpha / r
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        factory = {"device": base.weight.device, "dtype": base.weight.dtype}
-        self.lora_A = nn.Parameter(torch.empty(r, base.in_features, **factory))
-        self.lora_B = nn.Parameter(torch.empty(base.out_features, r, **factory))
-        self.merged = False
-        self.reinit()
-
-    @property
-    def in_features(self) -> int:
-        """Input width of the wrapped layer."""
-        return self.base.in_features
-
-    @property
-    def out_features(self) -> int:
-        """Output width of the wrapped layer."""
-        return self.base.out_features
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Apply the layer.
-
-        Parameters
-        ----------
-        x : Tensor of shape (..., in_features)
-
-        Returns
-        -------
-        Tensor of shape (..., out_features)
-        """
-        y = self.base(x)
-        if self.merged:
-            return y
-        return y + (self.dropout(x) @ self.lora_A.T @ self.lora_B.T) * self.scaling
-
-    def delta_weight(self) -> Tensor:
-        """Return the adapter's update ``(α / r) B A``, a tensor of shape (out_features, in_features)."""
-        return (self.lora_B @ self.lora_A) * self.scaling
-
-    @torch.no_grad()
-    def merge(self) -> None:
-        """Fold ``(α / r) B A`` into ``base.weight``; the adapter path is then skipped.
-
-        Raises
-        ------
-        RuntimeError
-            Already merged.
-        FloatingPointError
-            The update is not finite (the weight is left untouched).
-        """
-        if self.merged:
-            raise RuntimeError("`LoRALinear.merge` called on an already merged layer; call `unmerge` first")
-        delta = self.delta_weight()
-        if not torch.isfinite(delta).all():
-            raise FloatingPointError("the LoRA update is not finite; refusing to merge it into the weight")
-        self.base.weight.add_(delta)
-        self.merged = True
-
-    @torch.no_grad()
-    def unmerge(self) -> None:
-        """Subtract ``(α / r) B A`` from ``base.weight`` again (inverse of :meth:`merge`).
-
-        Raises
-        ------
-        RuntimeError
-            Not merged.
-        """
-        if not self.merged:
-            raise RuntimeError("`LoRALinear.unmerge` called on a layer that is not merged")
-        self.base.weight.sub_(self.delta_weight())
-        self.merged = False
-
-    @torch.no_grad()
-    def reinit(self) -> None:
-        """Re-draw ``A`` (Kaiming-uniform) and zero ``B``; the layer counts as unmerged.
-
-        After :meth:`merge` this starts a new low-rank segment without changing
-        the layer's function. On an unmerged layer it discards the current update.
-        """
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
-        nn.init.zeros_(self.lora_B)
-        self.merged = False
-
-    def extra_repr(self) -> str:
-        """Describe the adapter in ``repr(model)``."""
-        return f"r={self.r}, alpha={self.alpha}, merged={self.merged}"
+ADAPTABLE = (nn.MultiheadAttention, nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding)
+# Layers with a weight that LoRA could mean something for, but that no adapter here supports:
+# matching one is an error, not a silent skip.
+UNSUPPORTED = (
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.Bilinear,
+    nn.EmbeddingBag,
+    nn.RNNBase,
+)
 
 
 @dataclass(frozen=True)
@@ -181,7 +70,8 @@ class LoRASummary:
     Attributes
     ----------
     wrapped : tuple of str
-        Names of the ``nn.Linear`` modules replaced by :class:`LoRALinear`.
+        Names of the modules replaced by adapters (an attention module's
+        ``out_proj`` is adapted with it and not listed).
     adapter_params : int
         Number of LoRA parameters (all ``A`` and ``B``).
     trainable_params : int
@@ -216,6 +106,54 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def _matrix_shape(module: nn.Module) -> tuple[int, int]:
+    """(out, in) of the matrix an adapter would update (for MHA: the smaller, out_proj's)."""
+    if isinstance(module, nn.MultiheadAttention):
+        return module.embed_dim, module.embed_dim
+    if isinstance(module, nn.Linear):
+        return module.out_features, module.in_features
+    if isinstance(module, nn.Conv1d | nn.Conv2d):
+        return module.out_channels, module.in_channels * math.prod(module.kernel_size)
+    return module.embedding_dim, module.num_embeddings
+
+
+def _why_not(module: nn.Module, r: int, tied: set[int]) -> str | None:
+    """Why ``module`` (an ADAPTABLE or UNSUPPORTED layer) cannot take a rank-``r`` adapter, or None."""
+    if isinstance(module, UNSUPPORTED):
+        return "no adapter for this type (supported: MultiheadAttention, Linear, Conv1d/2d, Embedding)"
+    if any(isinstance(p, nn.parameter.UninitializedParameter) for p in module.parameters()):
+        return "lazy layer not yet initialised; run one forward pass first"
+    if isinstance(module, nn.MultiheadAttention) and not module._qkv_same_embed_dim:
+        return f"kdim={module.kdim}, vdim={module.vdim} differ from embed_dim={module.embed_dim}"
+    if isinstance(module, nn.Conv1d | nn.Conv2d) and module.groups != 1:
+        return f"groups={module.groups}; only groups=1 is supported"
+    if isinstance(module, nn.Embedding) and module.max_norm is not None:
+        return f"max_norm={module.max_norm}; only max_norm=None is supported"
+    weights = (
+        [module.in_proj_weight, module.out_proj.weight]
+        if isinstance(module, nn.MultiheadAttention)
+        else [module.weight]
+    )
+    if any(id(w) in tied for w in weights):
+        return "its weight is shared with another module (tied); a merge would change both"
+    if not all(w.is_floating_point() for w in weights):
+        return "its weight is not floating point"
+    out_dim, in_dim = _matrix_shape(module)
+    if r > min(out_dim, in_dim):
+        return f"`r`={r} exceeds min(out, in) = min({out_dim}, {in_dim})"
+    return None
+
+
+def _adapter(module: nn.Module, r: int, alpha: float, dropout: float) -> LoRALayer:
+    if isinstance(module, nn.MultiheadAttention):
+        return LoRAMultiheadAttention(module, r, alpha, dropout)
+    if isinstance(module, nn.Linear):
+        return LoRALinear(module, r, alpha, dropout)
+    if isinstance(module, nn.Conv1d | nn.Conv2d):
+        return LoRAConv(module, r, alpha, dropout)
+    return LoRAEmbedding(module, r, alpha)
+
+
 def inject_lora(
     model: nn.Module,
     targets: str | Sequence[str],
@@ -225,7 +163,7 @@ def inject_lora(
     *,
     freeze_others: bool = False,
 ) -> LoRASummary:
-    """Replace the matching ``nn.Linear`` sub-modules of ``model`` by :class:`LoRALinear`, in place.
+    """Replace the matching layers of ``model`` by LoRA adapters, in place, or leave it unchanged.
 
     Parameters
     ----------
@@ -237,7 +175,10 @@ def inject_lora(
         sequence, each item matches a name equal to it or containing it as one
         dot-separated component, so ``("attn", "mlp")`` wraps every linear
         layer below modules called ``attn`` or ``mlp`` (the reference's choice)
-        and ``("q_proj", "v_proj")`` wraps those layers only.
+        and ``("q_proj", "v_proj")`` wraps those layers only. Only layers of
+        the types in the module table are candidates (norms, activations and
+        containers that match are passed over); a matched
+        ``nn.MultiheadAttention`` brings its ``out_proj`` along.
     r : int
         Adapter rank.
     alpha : float, default=1.0
@@ -255,28 +196,82 @@ def inject_lora(
     Raises
     ------
     ValueError
-        No ``nn.Linear`` matches ``targets``, or the model already holds adapters.
+        Bad ``r``, ``alpha``, ``dropout`` or ``targets``; no layer matches; the
+        model already holds adapters; or a matching layer cannot be adapted
+        (the message names each such layer, its type and the reason). In every
+        case the model is left exactly as it was.
+
+    Notes
+    -----
+    An ``nn.TransformerEncoder`` holding adapted attention gets
+    ``use_nested_tensor = False``: its inference fast path reads the packed
+    projection weights directly and would bypass the adapters.
     """
-    if any(isinstance(m, LoRALinear) for m in model.modules()):
-        raise ValueError("`model` already contains LoRALinear layers; inject adapters only once")
-    if not isinstance(targets, str) and (not targets or not all(isinstance(t, str) for t in targets)):
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise ValueError(f"`r` must be a positive integer, got {r!r}")
+    if not (isinstance(alpha, int | float) and math.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"`alpha` must be a positive finite number, got {alpha!r}")
+    if not (isinstance(dropout, int | float) and 0.0 <= dropout < 1.0):
+        raise ValueError(f"`dropout` must lie in [0, 1), got {dropout!r}")
+    if not isinstance(targets, str) and (
+        isinstance(targets, bytes) or not targets or not all(isinstance(t, str) for t in targets)
+    ):
         raise ValueError(
             f"`targets` must be a regex string or a non-empty sequence of names, got {targets!r}"
         )
-    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and _matches(n, targets)]
-    if not names:
-        linear = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if any(isinstance(m, LoRALayer) for m in model.modules()):
+        raise ValueError("`model` already contains LoRA layers; inject adapters only once")
+
+    owners: dict[int, int] = {}
+    for _, p in model.named_parameters(remove_duplicate=False):
+        owners[id(p)] = owners.get(id(p), 0) + 1
+    tied = {k for k, count in owners.items() if count > 1}
+    names: list[str] = []
+    problems: list[str] = []
+    covered: list[str] = []  # attention modules whose out_proj comes along
+    for name, module in model.named_modules():
+        if any(name.startswith(c + ".") for c in covered):
+            continue
+        if not isinstance(module, ADAPTABLE + UNSUPPORTED) or not _matches(name, targets):
+            continue
+        if name == "":
+            problems.append(
+                f"the model itself is a {type(module).__name__}; wrap it directly (e.g. LoRALinear(model, r))"
+            )
+            continue
+        reason = _why_not(module, r, tied)
+        if reason is not None:
+            problems.append(f"`{name}` ({type(module).__name__}): {reason}")
+            continue
+        names.append(name)
+        if isinstance(module, nn.MultiheadAttention):
+            covered.append(name)
+    if problems:
         raise ValueError(
-            f"`targets`={targets!r} matches no nn.Linear of the model; its linear layers are "
-            f"{linear[:8]}{' ...' if len(linear) > 8 else ''}"
+            f"`inject_lora` cannot adapt {len(problems)} matching layer(s), model left unchanged: "
+            + "; ".join(problems[:5])
+            + (" ..." if len(problems) > 5 else "")
+            + "; exclude them from `targets` or change `r`"
         )
+    if not names:
+        layers = [n for n, m in model.named_modules() if isinstance(m, ADAPTABLE) and n]
+        raise ValueError(
+            f"`targets`={targets!r} matches no nn.Linear (or other adaptable layer) of the model; its "
+            f"adaptable layers are {layers[:8]}{' ...' if len(layers) > 8 else ''}"
+        )
+
     if freeze_others:
         for p in model.parameters():
             p.requires_grad_(False)
     for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, LoRALinear(getattr(parent, child), r=r, alpha=alpha, dropout=dropout))
+        setattr(parent, child, _adapter(getattr(parent, child), r, alpha, dropout))
+    for module in model.modules():
+        if isinstance(module, nn.TransformerEncoder) and any(
+            isinstance(m, LoRAMultiheadAttention) for m in module.modules()
+        ):
+            module.use_nested_tensor = False
     adapters = sum(p.numel() for p in lora_parameters(model))
     return LoRASummary(
         wrapped=tuple(names),
@@ -286,15 +281,23 @@ def inject_lora(
     )
 
 
-def lora_modules(model: nn.Module) -> Iterator[tuple[str, LoRALinear]]:
-    """Yield ``(name, module)`` for every :class:`LoRALinear` in ``model``."""
+def lora_modules(model: nn.Module) -> Iterator[tuple[str, LoRALayer]]:
+    """Yield ``(name, module)`` for every outermost :class:`LoRALayer` in ``model``.
+
+    Adapters owned by another one (the ``out_proj`` of a
+    :class:`LoRAMultiheadAttention`) are merged and restarted with their owner
+    and are not listed separately.
+    """
+    outer: list[str] = []
     for name, module in model.named_modules():
-        if isinstance(module, LoRALinear):
+        if isinstance(module, LoRALayer) and not any(name.startswith(o + ".") for o in outer):
+            outer.append(name)
             yield name, module
 
 
 def lora_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
-    """Yield every adapter parameter (``lora_A`` then ``lora_B`` of each layer)."""
-    for _, module in lora_modules(model):
-        yield module.lora_A
-        yield module.lora_B
+    """Yield every adapter parameter (``lora_A`` then ``lora_B`` of each adapter, nested ones included)."""
+    for module in model.modules():
+        if isinstance(module, LoRALayer):
+            yield module.lora_A
+            yield module.lora_B

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LRScheduler
 
-from sciprob.learning.lowrank.lora import LoRALinear, lora_modules, lora_parameters
+from sciprob.learning.lowrank.lora import LoRALayer, lora_modules, lora_parameters
 
 ResetMode = Literal["magnitude", "random", "zero"]
 _MOMENT_KEYS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -301,7 +301,7 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
 
 
 class ReLoRA:
-    """Drive ReLoRA restarts for a model holding :class:`LoRALinear` adapters.
+    """Drive ReLoRA restarts for a model holding LoRA adapters (any :class:`LoRALayer`).
 
     Call :meth:`step` once after every ``optimizer.step()``; every
     ``reset_every`` calls it merges each adapter into its base weight,
@@ -357,9 +357,9 @@ class ReLoRA:
             raise ValueError(f"`reset_mode` must be 'magnitude', 'random' or 'zero', got {reset_mode!r}")
         if not 0.0 <= prune_ratio <= 1.0:
             raise ValueError(f"`prune_ratio` must lie in [0, 1], got {prune_ratio!r}")
-        self.modules: list[LoRALinear] = [m for _, m in lora_modules(model)]
+        self.modules: list[LoRALayer] = [m for _, m in lora_modules(model)]
         if not self.modules:
-            raise ValueError("`model` has no LoRALinear layers; call `inject_lora` first")
+            raise ValueError("`model` has no LoRALinear (or other LoRA) layers; call `inject_lora` first")
         in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
         missing = [p for p in lora_parameters(model) if id(p) not in in_optimizer]
         if missing:
@@ -387,9 +387,8 @@ class ReLoRA:
     @torch.no_grad()
     def restart(self) -> ResetStats:
         """Merge and re-initialise every adapter now and prune their optimizer moments."""
-        for module in self.modules:
-            if not torch.isfinite(module.lora_A).all() or not torch.isfinite(module.lora_B).all():
-                raise FloatingPointError("non-finite adapter weights; ReLoRA restart aborted before merging")
+        if not all(torch.isfinite(p).all() for p in lora_parameters(self.model)):
+            raise FloatingPointError("non-finite adapter weights; ReLoRA restart aborted before merging")
         for module in self.modules:
             module.merge()
             module.reinit()
@@ -416,9 +415,11 @@ class ReLoRA:
 def load_full_rank(model: nn.Module, source: Mapping[str, Tensor] | str | os.PathLike) -> None:
     """Warm-start ``model`` (with or without adapters) from a full-rank state dict.
 
-    Keys ``<layer>.weight``/``<layer>.bias`` of a plain model are mapped onto
-    ``<layer>.base.weight``/``.base.bias`` of each :class:`LoRALinear`; the
-    adapters themselves are re-initialised (a warm start carries no adapter).
+    Keys of a plain model (``<layer>.weight``, ``<attn>.in_proj_weight``,
+    ``<attn>.out_proj.weight``, ...) are mapped onto the wrapped names
+    (``<layer>.base.weight``, ``<attn>.base.out_proj.base.weight``, ...) of
+    every adapter; the adapters themselves are re-initialised (a warm start
+    carries no adapter).
 
     Parameters
     ----------
@@ -436,16 +437,27 @@ def load_full_rank(model: nn.Module, source: Mapping[str, Tensor] | str | os.Pat
         source = torch.load(source, map_location="cpu", weights_only=True)
         if "model" in source and isinstance(source["model"], Mapping):
             source = source["model"]
-    wrapped = {name for name, _ in lora_modules(model)}
+    wrappers = sorted(
+        (name for name, m in model.named_modules() if isinstance(m, LoRALayer)), key=len, reverse=True
+    )
+
+    def plain(key: str) -> str:
+        # Innermost wrapper first: a.base.out_proj.base.weight -> a.base.out_proj.weight -> a.out_proj.weight
+        for w in wrappers:
+            prefix = f"{w}.base." if w else "base."
+            if key.startswith(prefix):
+                key = (f"{w}." if w else "") + key[len(prefix) :]
+        return key
+
     mapped: dict[str, Tensor] = {}
+    by_plain = {plain(k): k for k in model.state_dict()}
     for key, value in source.items():
-        layer, _, leaf = key.rpartition(".")
-        mapped[f"{layer}.base.{leaf}" if layer in wrapped else key] = value
+        mapped[by_plain.get(key, key)] = value
     result = model.load_state_dict(mapped, strict=False)
     missing = [k for k in result.missing_keys if not k.rpartition(".")[2].startswith("lora_")]
     if missing or result.unexpected_keys:
         raise ValueError(
             f"`source` does not fit the model: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
         )
-    for module in (m for _, m in lora_modules(model)):
+    for _, module in lora_modules(model):
         module.reinit()
