@@ -23,6 +23,7 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -47,9 +48,12 @@ class HistoryEncoder(nn.Module):
     ----------
     out_dim : int
         Encoding size per step.
+    uses_reward : bool
+        Whether the encoding depends on ``prev_reward`` (default ``True``).
     """
 
     out_dim: int
+    uses_reward: bool = True
 
     def __init__(self, obs_dim: int, act_dim: int, window: int) -> None:
         super().__init__()
@@ -64,6 +68,8 @@ class HistoryEncoder(nn.Module):
 
 class NoHistoryEncoder(HistoryEncoder):
     """No history: the encoding is the current observation (the heads are the MLP)."""
+
+    uses_reward = False
 
     def __init__(self, obs_dim: int, act_dim: int, window: int = 1) -> None:
         super().__init__(obs_dim, act_dim, window)
@@ -93,6 +99,7 @@ class PIDEncoder(HistoryEncoder):
         super().__init__(obs_dim, act_dim, window)
         self.spec = spec
         self.out_dim = 3 * len(spec.position)
+        self.uses_reward = False
 
     def forward(self, obs: Tensor, prev_action: Tensor, prev_reward: Tensor) -> Tensor:
         """``[P_t, sum_{j<=t} P_j dt, -(x_t - x_{t-1})/dt]`` of shape (batch, length, 3k)."""
@@ -150,6 +157,18 @@ class GPIDEConfig:
     def tracking(cls) -> GPIDEConfig:
         """Return the tracking configuration of [1]_ (``tracking_gpide_sac``; window 100)."""
         return cls()
+
+    @classmethod
+    def ess(cls) -> GPIDEConfig:
+        """Return GPIDE-ESS of [1]_: smoothing and summation heads, no attention (tracking sizes)."""
+        return cls(n_attention=0, n_summation=1, es_alphas=(0.1, 0.25, 0.5, 0.9, 1.0))
+
+    @classmethod
+    def locomotion_ess(cls) -> GPIDEConfig:
+        """Return GPIDE-ESS with the locomotion sizes of [1]_ (``pyb_gpide_ess_sac``; window 64)."""
+        return dataclasses.replace(
+            cls.locomotion(), n_attention=0, n_summation=1, es_alphas=(0.1, 0.25, 0.5, 0.9, 1.0)
+        )
 
     @classmethod
     def locomotion(cls) -> GPIDEConfig:
@@ -215,6 +234,7 @@ class GPIDEEncoder(HistoryEncoder):
         cfg = config or GPIDEConfig.tracking()
         self.config = cfg
         self.out_dim = cfg.out_dim
+        self.uses_reward = cfg.rew_encode_dim > 0
         dims = {
             "obs": (obs_dim, cfg.obs_encode_dim),
             "act": (act_dim, cfg.act_encode_dim),
@@ -372,7 +392,22 @@ class CausalTransformerEncoder(HistoryEncoder):
         return self.norm(self.blocks(x, mask=mask, is_causal=True))
 
 
-ENCODERS = ("none", "pid", "gpide", "gpide-locomotion", "gru", "transformer")
+ENCODERS = (
+    "none",
+    "pid",
+    "gpide",
+    "gpide-ess",
+    "gpide-locomotion",
+    "gpide-ess-locomotion",
+    "gru",
+    "transformer",
+)
+_GPIDE_PRESETS = {
+    "gpide": GPIDEConfig.tracking,
+    "gpide-ess": GPIDEConfig.ess,
+    "gpide-locomotion": GPIDEConfig.locomotion,
+    "gpide-ess-locomotion": GPIDEConfig.locomotion_ess,
+}
 
 
 def make_encoder(
@@ -383,12 +418,12 @@ def make_encoder(
     Parameters
     ----------
     name : str
-        ``"none"``, ``"pid"``, ``"gpide"`` (tracking preset), ``"gpide-locomotion"``,
-        ``"gru"`` or ``"transformer"``.
+        ``"none"``, ``"pid"``, ``"gpide"`` (tracking preset), ``"gpide-ess"`` (no attention),
+        ``"gpide-locomotion"``, ``"gpide-ess-locomotion"``, ``"gru"`` or ``"transformer"``.
     obs_dim, act_dim : int
         Sizes.
     window : int, default=None
-        History length; default 1 for ``"none"``, 64 for ``"gpide-locomotion"``, else 100.
+        History length; default 1 for ``"none"``, 64 for the ``*-locomotion`` ones, else 100.
     pid_spec : PIDSpec, default=None
         Required for ``"pid"``.
 
@@ -400,17 +435,15 @@ def make_encoder(
     if name not in ENCODERS:
         raise ValueError(f"`encoder` must be one of {list(ENCODERS)}, got {name!r}")
     if window is None:
-        window = 1 if name == "none" else 64 if name == "gpide-locomotion" else 100
+        window = 1 if name == "none" else 64 if name.endswith("-locomotion") else 100
     if name == "none":
         return NoHistoryEncoder(obs_dim, act_dim, window)
     if name == "pid":
         if pid_spec is None:
             raise ValueError("`pid_spec` is required for the 'pid' encoder")
         return PIDEncoder(obs_dim, act_dim, window, pid_spec)
-    if name == "gpide":
-        return GPIDEEncoder(obs_dim, act_dim, window, GPIDEConfig.tracking())
-    if name == "gpide-locomotion":
-        return GPIDEEncoder(obs_dim, act_dim, window, GPIDEConfig.locomotion())
+    if name in _GPIDE_PRESETS:
+        return GPIDEEncoder(obs_dim, act_dim, window, _GPIDE_PRESETS[name]())
     if name == "gru":
         return GRUEncoder(obs_dim, act_dim, window)
     return CausalTransformerEncoder(obs_dim, act_dim, window)

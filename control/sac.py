@@ -41,7 +41,7 @@ LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 @dataclass(frozen=True)
 class SACConfig:
-    """Hyper-parameters of :class:`HistorySAC` (defaults: the tracking runs of [1]_).
+    """Hyper-parameters of :class:`~sciprob.control.agent.HistorySAC` (defaults: the tracking runs of [1]_).
 
     Attributes
     ----------
@@ -61,6 +61,12 @@ class SACConfig:
         Windows per update (32 for histories, 256 transitions without).
     target_entropy : float or None
         Default ``-act_dim``.
+    buffer_size : int
+        Replay capacity in transitions (1e6 in [1]_ and SB3).
+    learning_starts : int
+        Transitions collected with uniform random actions before learning.
+    gradient_steps : float
+        Gradient steps per collected transition (1 in [1]_ and SB3).
     """
 
     gamma: float = 0.95
@@ -72,6 +78,9 @@ class SACConfig:
     critic_embed_dim: int = 64
     batch_size: int = 32
     target_entropy: float | None = None
+    buffer_size: int = 1_000_000
+    learning_starts: int = 1000
+    gradient_steps: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.gamma < 1.0:
@@ -80,6 +89,11 @@ class SACConfig:
             raise ValueError(f"`tau` must lie in (0, 1], got {self.tau}")
         if self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"`batch_size` and `lr` must be positive, got {self.batch_size}, {self.lr}")
+        if self.buffer_size < 1 or self.learning_starts < 0 or not self.gradient_steps >= 0:
+            raise ValueError(
+                f"`buffer_size` must be >= 1, `learning_starts` and `gradient_steps` >= 0, got "
+                f"{self.buffer_size}, {self.learning_starts}, {self.gradient_steps}"
+            )
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -133,14 +147,20 @@ class Actor(nn.Module):
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(
-        self, obs: Tensor, prev_action: Tensor, prev_reward: Tensor, deterministic: bool = False
+        self,
+        obs: Tensor,
+        prev_action: Tensor,
+        prev_reward: Tensor,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Actions in [-1, 1] (batch, length, act_dim) and their log-probabilities (batch, length)."""
         mean, log_std = self(obs, prev_action, prev_reward)
         if deterministic:
             return torch.tanh(mean), torch.zeros(mean.shape[:-1], device=mean.device)
         std = log_std.exp()
-        pre = mean + std * torch.randn_like(mean)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        pre = mean + std * noise
         logp = (-0.5 * ((pre - mean) / std) ** 2 - log_std - 0.5 * torch.log(torch.tensor(2 * torch.pi))).sum(
             -1
         )
@@ -175,8 +195,10 @@ class Critic(nn.Module):
         return self.q(x).squeeze(-1)
 
 
-class HistorySAC(nn.Module):
-    """SAC whose actor and twin critics read histories through separate encoders.
+class SACNetworks(nn.Module):
+    """The networks and one update of SAC on histories (used by :class:`~sciprob.control.agent.HistorySAC`).
+
+    The actor and the twin critics read histories through separate encoders.
 
     Parameters
     ----------
@@ -221,50 +243,59 @@ class HistorySAC(nn.Module):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr, fused=True)
         self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg.lr, fused=True)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr, fused=True)
+        self._actor_params = [p for p in self.actor.parameters() if p.requires_grad]
 
-    def update(self, batch: SequenceBatch) -> dict[str, float]:
-        """One gradient step of critics, actor and temperature; returns namespaced losses."""
+    def update(self, batch: SequenceBatch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """One gradient step of critics, actor and temperature.
+
+        Parameters
+        ----------
+        batch : SequenceBatch
+            Windows of ``W`` transitions (``W = 1`` without history).
+        generator : torch.Generator, default=None
+            Source of the policy's sampling noise (the global one if ``None``).
+
+        Returns
+        -------
+        dict of str to 0-d Tensor
+            ``train/critic_loss``, ``train/actor_loss``, ``train/alpha_loss``, ``train/alpha``
+            (detached tensors: reading them with ``float`` synchronises, so callers do it rarely).
+        """
         cfg = self.config
         obs, pa, pr, mask = batch.obs, batch.prev_actions, batch.prev_rewards, batch.mask
         alpha = self.log_alpha.exp().detach()
         self.actor.train()
         self.critics.train()
-        actions_pi, logp_pi = self.actor.sample(obs, pa, pr)  # (B, W+1, A), (B, W+1)
+        actions_pi, logp_pi = self.actor.sample(obs, pa, pr, generator=generator)  # (B, W+1, A), (B, W+1)
 
         # Critic loss: soft Bellman targets from the target critics at t+1.
         with torch.no_grad():
-            q_next = torch.min(
-                torch.stack(
-                    [
-                        c.value(c.encode(obs, pa, pr)[:, 1:], obs[:, 1:], actions_pi[:, 1:].detach())
-                        for c in self.critics_target
-                    ]
-                ),
-                0,
-            ).values
-            y = batch.rewards + cfg.gamma * (1 - batch.terminals) * (q_next - alpha * logp_pi[:, 1:].detach())
-        encodings = [c.encode(obs, pa, pr) for c in self.critics]
+            obs_next, a_next = obs[:, 1:], actions_pi[:, 1:]
+            q_next = torch.minimum(
+                *(c.value(c.encode(obs, pa, pr)[:, 1:], obs_next, a_next) for c in self.critics_target)
+            )
+            y = batch.rewards + cfg.gamma * (1 - batch.terminals) * (q_next - alpha * logp_pi[:, 1:])
+        obs_now = obs[:, :-1]
+        encodings = [c.encode(obs, pa, pr)[:, :-1] for c in self.critics]
         critic_loss = sum(
-            _masked_mean((c.value(h[:, :-1], obs[:, :-1], batch.actions) - y) ** 2, mask)
+            _masked_mean((c.value(h, obs_now, batch.actions) - y) ** 2, mask)
             for c, h in zip(self.critics, encodings, strict=True)
         )
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
 
-        # Actor loss on the fresh critics' heads (encodings held fixed).
-        q_pi = torch.min(
-            torch.stack(
-                [
-                    c.value(h[:, :-1].detach(), obs[:, :-1], actions_pi[:, :-1])
-                    for c, h in zip(self.critics, encodings, strict=True)
-                ]
-            ),
-            0,
-        ).values
+        # Actor loss on the fresh critics' heads (encodings held fixed). Gradients are
+        # taken for the actor's parameters only, so no critic weight gradient is computed.
+        a_now = actions_pi[:, :-1]
+        q_pi = torch.minimum(
+            *(c.value(h.detach(), obs_now, a_now) for c, h in zip(self.critics, encodings, strict=True))
+        )
         actor_loss = _masked_mean(alpha * logp_pi[:, :-1] - q_pi, mask)
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
+        params = self._actor_params
+        grads = torch.autograd.grad(actor_loss, params)
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
         self.actor_opt.step()
 
         alpha_loss = -_masked_mean(self.log_alpha * (logp_pi[:, :-1].detach() + self.target_entropy), mask)
@@ -274,27 +305,38 @@ class HistorySAC(nn.Module):
 
         self._polyak()
         return {
-            "train/critic_loss": critic_loss.item(),
-            "train/actor_loss": actor_loss.item(),
-            "train/alpha_loss": alpha_loss.item(),
-            "train/alpha": alpha.item(),
+            "train/critic_loss": critic_loss.detach(),
+            "train/actor_loss": actor_loss.detach(),
+            "train/alpha_loss": alpha_loss.detach(),
+            "train/alpha": alpha,
         }
 
     @torch.no_grad()
     def _polyak(self) -> None:
-        tau = self.config.tau
-        for p, tp in zip(self.critics.parameters(), self.critics_target.parameters(), strict=True):
-            tp.lerp_(p, tau)
-        for b, tb in zip(self.critics.buffers(), self.critics_target.buffers(), strict=True):
-            tb.copy_(b)
+        if not hasattr(self, "_pairs"):
+            self._pairs = (
+                list(self.critics_target.parameters()),
+                list(self.critics.parameters()),
+                list(self.critics_target.buffers()),
+                list(self.critics.buffers()),
+            )
+        target, online, target_buf, online_buf = self._pairs
+        torch._foreach_lerp_(target, online, self.config.tau)
+        if target_buf:
+            torch._foreach_copy_(target_buf, online_buf)
 
     @torch.no_grad()
     def act(
-        self, obs: Tensor, prev_action: Tensor, prev_reward: Tensor, deterministic: bool = False
+        self,
+        obs: Tensor,
+        prev_action: Tensor,
+        prev_reward: Tensor,
+        deterministic: bool = False,
+        generator: torch.Generator | None = None,
     ) -> Tensor:
         """Return the action of the last step of each window: (batch, act_dim) in [-1, 1]."""
         self.actor.eval()
-        return self.actor.sample(obs, prev_action, prev_reward, deterministic)[0][:, -1]
+        return self.actor.sample(obs, prev_action, prev_reward, deterministic, generator)[0][:, -1]
 
     def training_state(self) -> dict:
         """Networks and optimisers, for checkpoints."""

@@ -1,6 +1,6 @@
-"""Train history-based SAC on the tracking environments and evaluate policies on held-out systems.
+"""Tracking tasks: score policies on held-out systems; :func:`train` is a thin wrapper of ``HistorySAC``.
 
-:func:`train` is the Stable-Baselines3-like entry point; :func:`evaluate` runs
+:func:`evaluate` runs
 any policy (an :class:`Agent`, :class:`~sciprob.control.pid.PIDController`,
 :class:`ZeroPolicy`) on a fixed set of systems drawn from a parameter range
 with a fixed seed (system ``i`` uses ``seed + i``), so every method is scored
@@ -15,17 +15,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from sciprob.control.buffer import SequenceReplayBuffer
-from sciprob.control.encoders import ENCODERS, make_encoder
-from sciprob.control.sac import HistorySAC, SACConfig
+from sciprob.control.agent import HistorySAC
+from sciprob.control.callbacks import BaseCallback
+from sciprob.control.encoders import ENCODERS
+from sciprob.control.sac import SACConfig
 from sciprob.control.wrappers import PIDFeaturesVector
-from sciprob.runtime import ProgressBar, atomic_write_text, get_logger, load_checkpoint, save_checkpoint
+from sciprob.runtime import atomic_write_text, get_logger
 
 EVAL_SEED = 1_000_000
 
@@ -65,47 +66,38 @@ class ZeroPolicy:
 
 
 class Agent:
-    """A trained :class:`HistorySAC` acting online from its window of history.
+    """A :class:`~sciprob.control.agent.HistorySAC` behind the :class:`Policy` protocol of :func:`evaluate`.
 
     Parameters
     ----------
-    sac : HistorySAC
+    agent : HistorySAC
         The learner.
     pid_features : bool
-        Whether its observations carry PID features (the ``"pid"`` encoder).
+        Whether its observations carry PID features (the ``"pid"`` method).
     deterministic : bool, default=True
         Act with the mean action (evaluation) or sample (exploration).
     """
 
     env_kwargs: dict = {}
 
-    def __init__(self, sac: HistorySAC, pid_features: bool, deterministic: bool = True) -> None:
-        self.sac, self.pid_features, self.deterministic = sac, pid_features, deterministic
-        self.window = sac.window
+    def __init__(self, agent: HistorySAC, pid_features: bool, deterministic: bool = True) -> None:
+        self.agent, self.pid_features, self.deterministic = agent, pid_features, deterministic
 
     def reset(self, num_envs: int) -> None:
         """Clear the history of ``num_envs`` synchronised episodes."""
-        w, s = self.window, self.sac
-        self._obs = np.zeros((num_envs, w, s.obs_dim), np.float32)
-        self._pa = np.zeros((num_envs, w, s.act_dim), np.float32)
-        self._pr = np.zeros((num_envs, w, 1), np.float32)
-        self._count = 0
+        self._state = None
+        self._reward = None
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Append ``obs`` (n, obs_dim) to the history and return actions (n, act_dim)."""
-        self._obs = np.roll(self._obs, -1, 1)
-        self._obs[:, -1] = obs
-        self._count = min(self._count + 1, self.window)
-        k = self._count
-        t = [torch.as_tensor(x[:, -k:]) for x in (self._obs, self._pa, self._pr)]
-        return self.sac.act(*t, deterministic=self.deterministic).numpy()
+        action, self._state = self.agent.predict(
+            obs, self._state, deterministic=self.deterministic, reward=self._reward
+        )
+        return action
 
     def observe(self, actions: np.ndarray, rewards: np.ndarray) -> None:
-        """Record the last actions and rewards as the next step's previous ones."""
-        self._pa = np.roll(self._pa, -1, 1)
-        self._pr = np.roll(self._pr, -1, 1)
-        self._pa[:, -1] = actions
-        self._pr[:, -1, 0] = rewards
+        """Record the last rewards (the actions are already in the history)."""
+        self._reward = np.asarray(rewards, np.float32)
 
 
 @dataclass
@@ -215,6 +207,76 @@ def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+class TrackingEvalCallback(BaseCallback):
+    """Evaluate on held-out systems of named parameter ranges every ``eval_every`` transitions.
+
+    Parameters
+    ----------
+    env_id : str
+        Tracking environment.
+    eval_params : mapping of str to params
+        Named evaluation ranges.
+    pid_features : bool
+        Whether the agent reads PID features.
+    eval_every : int
+        Transitions between evaluations (0: only at the end).
+    episodes : int
+        Held-out systems per range.
+    log_csv : path, default=None
+        Rows as CSV after every evaluation.
+
+    Attributes
+    ----------
+    history : list of dict
+        ``step``, ``eval/<name>`` and the latest ``train/*`` losses per evaluation.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        eval_params: Mapping[str, Any],
+        pid_features: bool,
+        eval_every: int,
+        episodes: int,
+        log_csv: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.env_id, self.eval_params, self.pid = env_id, dict(eval_params), pid_features
+        self.eval_every, self.episodes = eval_every, episodes
+        self.log_csv = Path(log_csv) if log_csv else None
+        self.history: list[dict[str, float]] = []
+        self._next: int | None = None
+
+    def _on_training_start(self) -> None:
+        if self.eval_every:
+            self._next = (self.agent.num_timesteps // self.eval_every + 1) * self.eval_every
+
+    def evaluate_now(self) -> dict[str, float]:
+        """Evaluate every range now and append a row."""
+        policy = Agent(self.agent, self.pid)
+        row = {"step": float(self.agent.num_timesteps)}
+        row.update({k: v for k, v in self.agent.logger.items() if k.startswith("train/")})
+        for name, params in self.eval_params.items():
+            row[f"eval/{name}"] = evaluate(policy, self.env_id, params, self.episodes).mean
+        self.history.append(row)
+        get_logger("control.train").info(
+            "step %d: %s", row["step"], {k: round(v, 3) for k, v in row.items() if k != "step"}
+        )
+        if self.log_csv is not None:
+            _write_csv(self.log_csv, self.history)
+        return row
+
+    def _on_step(self) -> bool:
+        if self._next is not None and self.agent.num_timesteps >= self._next:
+            self.evaluate_now()
+            self._next = (self.agent.num_timesteps // self.eval_every + 1) * self.eval_every
+        return True
+
+    def _on_training_end(self) -> None:
+        if not self.history or self.history[-1]["step"] < self.agent.num_timesteps:
+            self.evaluate_now()
+
+
 def train(
     env_id: str,
     encoder: str,
@@ -225,164 +287,80 @@ def train(
     window: int | None = None,
     config: SACConfig | None = None,
     num_envs: int = 8,
-    updates_per_step: float = 1.0,
-    learning_starts: int = 1000,
-    buffer_steps: int = 1_000_000,
     eval_every: int = 0,
     eval_params: Mapping[str, Any] | None = None,
     eval_episodes: int = 16,
-    checkpoint: str | Path | None = None,
-    resume: bool = False,
     log_csv: str | Path | None = None,
     device: str | torch.device = "cpu",
-    progress: bool | None = None,
+    progress: bool = True,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    on_nonfinite: Literal["raise", "warn"] = "raise",
 ) -> TrainResult:
-    """Train SAC with history encoder ``encoder`` on ``env_id``.
+    """Train :class:`~sciprob.control.agent.HistorySAC` on a tracking task (a thin wrapper).
 
     Parameters
     ----------
     env_id : str
         Registered tracking environment.
     encoder : str
-        One of ``"none"``, ``"pid"`` (the reference's PIDE: PID features appended
-        to the observation by :class:`~sciprob.control.wrappers.PIDFeaturesVector`,
-        then no history), ``"gpide"``, ``"gpide-locomotion"``, ``"gru"``, ``"transformer"``.
+        One of :data:`~sciprob.control.encoders.ENCODERS`; ``"pid"`` is the
+        reference's PIDE: PID features appended to the observation by
+        :class:`~sciprob.control.wrappers.PIDFeaturesVector`, then no history.
     steps : int
-        Environment steps (all systems together), rounded up to whole rounds of
-        ``num_envs`` episodes.
+        Environment transitions (all systems together).
     params : str or dict, default="fixed"
         Training parameter range.
     seed : int, default=0
-        Seeds torch, the buffer sampler and the training systems.
+        Seed of the agent (networks, noise, sampler, first reset).
     window : int, default=None
         History length (see :func:`~sciprob.control.encoders.make_encoder`).
     config : SACConfig, default=None
-        Hyper-parameters; default ``SACConfig()``, with ``batch_size=256`` for
-        encoders without history.
+        Default ``SACConfig()``, with ``batch_size=256`` for encoders without history.
     num_envs : int, default=8
         Systems collected in parallel (batched environment).
-    updates_per_step : float, default=1.0
-        Gradient steps per environment step (1 in [1]_).
-    learning_starts : int, default=1000
-        Random-action steps before learning.
-    buffer_steps : int, default=1_000_000
-        Replay capacity in transitions.
     eval_every : int, default=0
-        Evaluate every this many environment steps (0: only at the end).
+        Evaluate every this many transitions (0: only at the end).
     eval_params : mapping of str to params, default=None
         Named evaluation ranges, default ``{"train": params}``.
     eval_episodes : int, default=16
         Held-out systems per evaluation.
-    checkpoint : path, default=None
-        Checkpoint file written after every evaluation.
-    resume : bool, default=False
-        Continue from ``checkpoint`` if it exists.
     log_csv : path, default=None
-        Evaluation rows as CSV (``step``, ``eval/<name>``, ``train/*`` losses).
+        Evaluation rows as CSV.
     device : str or torch.device, default="cpu"
-    progress : bool, default=None
-        Live bar (default: when stderr is a terminal; log lines otherwise).
+    progress : bool, default=True
+        Live bar on a terminal.
+    checkpoint_path, checkpoint_every, resume, on_nonfinite
+        The loop contract, passed to :meth:`HistorySAC.learn`.
 
     Returns
     -------
     TrainResult
-
-    Raises
-    ------
-    ValueError
-        Unknown encoder, non-positive ``steps``/``num_envs``, ``window < 1``.
     """
     if encoder not in ENCODERS:
         raise ValueError(f"`encoder` must be one of {list(ENCODERS)}, got {encoder!r}")
-    if steps < 1 or num_envs < 1 or updates_per_step < 0:
-        raise ValueError(
-            f"`steps`, `num_envs` must be >= 1 and `updates_per_step` >= 0, got "
-            f"{steps}, {num_envs}, {updates_per_step}"
-        )
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"`num_envs` must be an integer >= 1, got {num_envs!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"`steps` must be an integer >= 1, got {steps!r}")
     start_time = time.perf_counter()
     pid = encoder == "pid"
-    enc_name = "none" if pid else encoder
     envs = make_vector_env(env_id, num_envs, params, pid)
-    obs_dim = envs.single_observation_space.shape[0]
-    act_dim = envs.single_action_space.shape[0]
-    probe = make_encoder(enc_name, obs_dim, act_dim, window)  # validates window before any work
     if config is None:
-        config = SACConfig(batch_size=256 if probe.window == 1 else 32)
-    device = torch.device(device)
-    torch.manual_seed(seed)
-    sac = HistorySAC(
-        obs_dim, act_dim, lambda: make_encoder(enc_name, obs_dim, act_dim, probe.window), config
-    ).to(device)
-    episode_steps = envs.unwrapped.max_episode_steps if hasattr(envs.unwrapped, "max_episode_steps") else 100
-    buffer = SequenceReplayBuffer(buffer_steps, episode_steps, obs_dim, act_dim)
-    rng = np.random.default_rng(seed)
-    explorer = Agent(sac, pid, deterministic=False)
-    eval_params = dict(eval_params or {"train": params})
-    history: list[dict[str, float]] = []
-    done_steps, updates_owed = 0, 0.0
-    ckpt = Path(checkpoint) if checkpoint else None
-    first_seed: int | None = seed
-    if resume and ckpt is not None and ckpt.exists():
-        state = load_checkpoint(ckpt)
-        sac.load_training_state(state["sac"])
-        buffer.load_state_dict(state["buffer"])
-        rng.bit_generator.state = state["sampler"]
-        for r, s in zip(envs.unwrapped._rngs, state["env_rngs"], strict=True):
-            r.bit_generator.state = s
-        done_steps, updates_owed, history = state["steps"], state["updates_owed"], state["history"]
-        first_seed = None
-    log = get_logger("control.train")
-    next_eval = (done_steps // eval_every + 1) * eval_every if eval_every else None
-    losses: dict[str, float] = {}
-    with ProgressBar(steps, f"SAC[{encoder}] {env_id.split('/')[-1]}", enabled=progress) as bar:
-        bar.update(min(done_steps, steps))
-        while done_steps < steps:
-            obs, _ = envs.reset(seed=first_seed)
-            first_seed = None
-            explorer.reset(num_envs)
-            ep_obs, ep_act, ep_rew = [obs], [], []
-            for _ in range(episode_steps):
-                if buffer.n_steps < learning_starts:  # the buffer only grows between rounds
-                    action = rng.uniform(-1, 1, (num_envs, act_dim)).astype(np.float32)
-                else:
-                    action = explorer.act(obs)
-                obs, reward, _, _, _ = envs.step(action)
-                explorer.observe(action, reward)
-                ep_obs.append(obs)
-                ep_act.append(action)
-                ep_rew.append(reward)
-                if buffer.n_steps >= learning_starts:
-                    updates_owed += num_envs * updates_per_step
-                    while updates_owed >= 1:
-                        batch = buffer.sample(config.batch_size, probe.window, rng, device)
-                        losses = sac.update(batch)
-                        updates_owed -= 1
-            buffer.add_episodes(np.stack(ep_obs, 1), np.stack(ep_act, 1), np.stack(ep_rew, 1))
-            round_steps = num_envs * episode_steps
-            done_steps += round_steps
-            bar.update(round_steps, ret=float(np.stack(ep_rew, 1).sum(1).mean()))
-            if (next_eval is not None and done_steps >= next_eval) or done_steps >= steps:
-                agent = Agent(sac, pid)
-                row = {"step": float(done_steps), **losses}
-                for name, p in eval_params.items():
-                    row[f"eval/{name}"] = evaluate(agent, env_id, p, eval_episodes).mean
-                history.append(row)
-                log.info("step %d: %s", done_steps, {k: round(v, 3) for k, v in row.items() if k != "step"})
-                if log_csv:
-                    _write_csv(Path(log_csv), history)
-                if ckpt is not None:
-                    save_checkpoint(
-                        ckpt,
-                        {
-                            "sac": sac.training_state(),
-                            "buffer": buffer.state_dict(),
-                            "sampler": rng.bit_generator.state,
-                            "env_rngs": [r.bit_generator.state for r in envs.unwrapped._rngs],
-                            "steps": done_steps,
-                            "updates_owed": updates_owed,
-                            "history": history,
-                        },
-                    )
-                if next_eval is not None:
-                    next_eval = (done_steps // eval_every + 1) * eval_every
-    return TrainResult(Agent(sac, pid), history, time.perf_counter() - start_time)
+        free = pid or encoder == "none" or window == 1
+        config = SACConfig(batch_size=256 if free else 32)
+    agent = HistorySAC(envs, "none" if pid else encoder, config, seed, device, window=1 if pid else window)
+    cb = TrackingEvalCallback(
+        env_id, eval_params or {"train": params}, pid, eval_every, eval_episodes, log_csv
+    )
+    agent.learn(
+        steps,
+        callback=cb,
+        progress_bar=progress,
+        checkpoint_path=checkpoint_path,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        on_nonfinite=on_nonfinite,
+    )
+    return TrainResult(Agent(agent, pid), cb.history, time.perf_counter() - start_time)

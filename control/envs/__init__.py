@@ -47,7 +47,8 @@ for _name, (_single, _batched) in _CLASSES.items():
             id=ENV_IDS[_name],
             entry_point=_single,
             vector_entry_point=_batched,
-            max_episode_steps=EPISODE_STEPS,
+            # the environment truncates itself after its `episode_steps` argument (default 100)
+            max_episode_steps=None,
         )
 
 __all__ = [

@@ -76,15 +76,21 @@ def resolve_ranges(
     presets: Mapping[str, Mapping[str, tuple[float, float]]],
     env_name: str,
     normal: bool = False,
+    positive: tuple[str, ...] = (),
+    nonnegative: tuple[str, ...] = (),
 ) -> dict[str, tuple[float, float]]:
     """Turn ``params`` (a preset name or explicit ranges) into ``{name: (low, high)}``.
 
     With ``normal=True`` the pairs are ``(mean, std)`` of normal distributions.
+    Parameters named in ``positive`` (masses) must have ``low > 0``, those in
+    ``nonnegative`` (damping, stiffness, friction) ``low >= 0``: a physically
+    invalid system is an error here, not NaN observations later.
 
     Raises
     ------
     ValueError
-        Unknown preset name, unknown or missing parameter, or ``low > high``.
+        Unknown preset name, unknown or missing parameter, ``low > high``, a
+        non-finite bound, or a bound outside the physical range.
     TypeError
         ``params`` is neither a string nor a mapping.
     """
@@ -104,9 +110,15 @@ def resolve_ranges(
     out = {}
     for key, value in params.items():
         lo, hi = (float(v) for v in value)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"`params[{key!r}]` of {env_name} must be finite, got {value!r}")
         if (hi < 0) if normal else not lo <= hi:
             need = "std >= 0" if normal else "low <= high"
             raise ValueError(f"`params[{key!r}]` of {env_name} needs {need}, got {value!r}")
+        if not normal and key in positive and lo <= 0:
+            raise ValueError(f"`params[{key!r}]` of {env_name} must be > 0 (a physical {key}), got {value!r}")
+        if not normal and key in nonnegative and lo < 0:
+            raise ValueError(f"`params[{key!r}]` of {env_name} must be >= 0, got {value!r}")
         out[key] = (lo, hi)
     return out
 
@@ -149,6 +161,8 @@ class TrackingDynamics(ABC):
     ACT_DIM: int = 1
     N_STATE: int = 1
     PID: PIDSpec = PIDSpec((0,), (1,), 1.0)
+    POSITIVE: tuple[str, ...] = ()
+    NONNEGATIVE: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -160,7 +174,9 @@ class TrackingDynamics(ABC):
         if episode_steps < 1:
             raise ValueError(f"`episode_steps` must be >= 1, got {episode_steps}")
         self.n = int(n)
-        self.ranges = resolve_ranges(params, self.PARAM_PRESETS, self.NAME, self.NORMAL_PARAMS)
+        self.ranges = resolve_ranges(
+            params, self.PARAM_PRESETS, self.NAME, self.NORMAL_PARAMS, self.POSITIVE, self.NONNEGATIVE
+        )
         self.action_is_change = bool(action_is_change)
         self.episode_steps = int(episode_steps)
         draw = self.sample(np.random.default_rng(0), None)
@@ -240,6 +256,8 @@ class TrackingDynamics(ABC):
         task = np.asarray(options["task"], dtype=np.float64).reshape(-1)
         if task.size != size:
             raise ValueError(f"`options['task']` of {self.NAME} needs {size} values, got {task.size}")
+        if not np.all(np.isfinite(task)):
+            raise ValueError(f"`options['task']` of {self.NAME} must be finite, got {task}")
         return task
 
     def options_targets(self, options: Mapping[str, Any] | None, n_targets: int) -> np.ndarray | None:
@@ -273,19 +291,30 @@ class TrackingEnv(gym.Env):
         self.observation_space = self.dynamics.observation_space()
         self.action_space = self.dynamics.action_space()
         self.pid_spec = self.dynamics.PID
+        self.episode_steps = self.dynamics.episode_steps
+        self._needs_reset = True
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Draw a new system (parameters, targets, start) and return its first observation."""
         super().reset(seed=seed)
         self.dynamics.set_system(0, self.dynamics.sample(self.np_random, options))
+        self._needs_reset = False
         return self.dynamics.observe()[0], {"task": self.dynamics.task[0].copy()}
 
     def step(self, action: Any):
-        """Apply ``action``; return (obs, reward, terminated=False, truncated=False, info)."""
+        """Apply ``action``; return (obs, reward, terminated=False, truncated, info).
+
+        ``truncated`` is true after ``episode_steps`` steps: the episode length is an
+        argument of the environment (the target schedule spans it), so the
+        environment ends the episode itself rather than through registration.
+        """
+        if self._needs_reset:
+            raise gym.error.ResetNeeded(f"{self.dynamics.NAME}: call `reset()` before `step()`")
         act = self.dynamics.check_action(action, 1)
         reward = self.dynamics.advance(act)
         info = {"target": self.dynamics.current_target()[0].copy()}
-        return self.dynamics.observe()[0], float(reward[0]), False, False, info
+        truncated = bool(self.dynamics.t[0] >= self.episode_steps)
+        return self.dynamics.observe()[0], float(reward[0]), False, truncated, info
 
 
 class BatchedTrackingEnv(VectorEnv):
@@ -305,9 +334,9 @@ class BatchedTrackingEnv(VectorEnv):
     action_is_change : bool, default=True
         Action semantics (see the single environment).
     episode_steps : int, default=100
-        Length of the target schedule.
-    max_episode_steps : int, default=100
-        Truncation time (``gymnasium.make_vec`` passes the registered one).
+        Length of the target schedule and truncation time.
+    max_episode_steps : int, default=None
+        Truncation time if it differs from ``episode_steps``.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -319,7 +348,7 @@ class BatchedTrackingEnv(VectorEnv):
         params: str | Mapping[str, tuple[float, float]] = "fixed",
         action_is_change: bool = True,
         episode_steps: int = 100,
-        max_episode_steps: int = 100,
+        max_episode_steps: int | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"`num_envs` must be >= 1, got {num_envs}")
@@ -330,7 +359,10 @@ class BatchedTrackingEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.pid_spec = self.dynamics.PID
-        self.max_episode_steps = int(max_episode_steps)
+        self.max_episode_steps = int(max_episode_steps or self.dynamics.episode_steps)
+        if self.max_episode_steps < 1:
+            raise ValueError(f"`max_episode_steps` must be >= 1, got {max_episode_steps}")
+        self._needs_reset = True
         self._rngs = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
@@ -346,10 +378,13 @@ class BatchedTrackingEnv(VectorEnv):
         for i in range(self.num_envs):
             self._reset_one(i, _row_options(options, i))
         self._autoreset[:] = False
+        self._needs_reset = False
         return self.dynamics.observe(), {}
 
     def step(self, actions: Any):
         """Step all systems; returns (obs, rewards, terminations, truncations, infos) arrays."""
+        if self._needs_reset:
+            raise gym.error.ResetNeeded(f"{self.dynamics.NAME}: call `reset()` before `step()`")
         act = self.dynamics.check_action(actions, self.num_envs)
         rewards = self.dynamics.advance(act)
         self._elapsed += 1

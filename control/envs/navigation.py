@@ -32,6 +32,8 @@ class NavigationDynamics(TrackingDynamics):
     OBS_HIGH = (CELL, CELL, CELL, CELL, 1.0, 1.0)
     ACT_DIM = 2
     PID = PIDSpec(position=(0, 1), target=(2, 3), dt=DT)
+    POSITIVE = ("mass",)
+    NONNEGATIVE = ("friction", "kinetic_ratio")
 
     def sample(self, rng: np.random.Generator, options: Mapping[str, Any] | None) -> SystemDraw:
         """Draw (mu_s, mu_k / mu_s, m), then per axis a sign and a distance in [5/3, 5]."""
@@ -125,7 +127,7 @@ class NavigationEnv(TrackingEnv):
 
     ## Episode End
 
-    Never terminates; truncated after 100 steps.
+    Never terminates; truncated after ``episode_steps`` steps (default 100).
 
     ## Arguments
 

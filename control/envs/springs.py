@@ -46,6 +46,8 @@ class MassSpringDamperDynamics(TrackingDynamics):
     ACT_DIM = 1
     FORCE_SCALE = 10.0
     PID = PIDSpec(position=(0,), target=(1,), dt=DT)
+    POSITIVE = ("mass",)
+    NONNEGATIVE = ("damping", "stiffness")
 
     def sample(self, rng: np.random.Generator, options: Mapping[str, Any] | None) -> SystemDraw:
         """Draw (c, k, m), one target and the start (x, v), in this order."""
@@ -89,6 +91,8 @@ class DoubleMassSpringDamperDynamics(TrackingDynamics):
     FORCE_SCALE = 30.0
     MAX_TARGETS = 2
     PID = PIDSpec(position=(0, 1), target=(2, 3), dt=DT)
+    POSITIVE = ("mass",)
+    NONNEGATIVE = ("damping", "stiffness")
 
     def sample(self, rng: np.random.Generator, options: Mapping[str, Any] | None) -> SystemDraw:
         """Draw (d1, d2, d3, k1, k2, k3, m1, m2), a schedule per mass, then (x1, x2, v1, v2)."""
@@ -174,7 +178,7 @@ class MassSpringDamperEnv(TrackingEnv):
 
     ## Episode End
 
-    Never terminates; truncated after 100 steps (registration's ``max_episode_steps``).
+    Never terminates; truncated after ``episode_steps`` steps (default 100).
 
     ## Arguments
 
@@ -252,7 +256,7 @@ class DoubleMassSpringDamperEnv(TrackingEnv):
 
     ## Episode End
 
-    Never terminates; truncated after 100 steps.
+    Never terminates; truncated after ``episode_steps`` steps (default 100).
 
     ## Arguments
 

@@ -141,7 +141,7 @@ class TokamakEnv(TrackingEnv):
 
     ## Episode End
 
-    Never terminates; truncated after 100 steps.
+    Never terminates; truncated after ``episode_steps`` steps (default 100).
 
     ## Arguments
 
