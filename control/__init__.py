@@ -1,9 +1,9 @@
-"""Control: Gymnasium tracking environments, PID-inspired history encoders, SAC with histories.
+"""Control: Gymnasium tracking environments, PID-inspired history encoders, an SB3-style history SAC agent.
 
 Importing this package registers ``sciprob/MassSpringDamper-v0``,
 ``sciprob/DoubleMassSpringDamper-v0``, ``sciprob/Navigation-v0`` and
 ``sciprob/Tokamak-v0`` with Gymnasium (numpy only); the torch-based parts
-(encoders, SAC, training, PID tuning) load on first access.
+(encoders, the :class:`HistorySAC` agent, callbacks, training, PID tuning) load on first access.
 """
 
 from importlib import import_module
@@ -31,8 +31,14 @@ _LAZY = {
     "PIDEncoder": "encoders",
     "make_encoder": "encoders",
     "SequenceReplayBuffer": "buffer",
-    "HistorySAC": "sac",
+    "HistorySAC": "agent",
+    "HistoryState": "agent",
+    "make_vec_env": "agent",
+    "BaseCallback": "callbacks",
+    "EvalCallback": "callbacks",
+    "CheckpointCallback": "callbacks",
     "SACConfig": "sac",
+    "SACNetworks": "sac",
     "Agent": "training",
     "ZeroPolicy": "training",
     "evaluate": "training",

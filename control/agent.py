@@ -25,6 +25,12 @@ so the target bootstraps from the last observation. Episodes longer than the
 buffer's ``max_episode_steps`` are cut into segments that bootstrap at the cut
 (the next segment starts with an empty history).
 
+A loop checkpoint (``learn(checkpoint_path=...)``) holds the networks, optimisers,
+buffer and random states, and the environment with its episodes in flight when
+the environment pickles (the bundled tracking tasks do): a resumed run is then
+the uninterrupted one. Environments that do not pickle (MuJoCo) restart their
+episodes on resume.
+
 Actions are learnt in ``[-1, 1]`` and rescaled to the action space's bounds.
 
 References
@@ -460,6 +466,7 @@ class HistorySAC:
         if resume and ckpt is not None and ckpt.exists():
             state = load_checkpoint(ckpt, map_location=self.device, restore_rng=False)
             self._load_state(state["agent"])
+            self._restore_loop(state.get("loop"))
             target = state["target"]
         callbacks = CallbackList(callback)
         callbacks.init_callback(self)
@@ -660,10 +667,36 @@ class HistorySAC:
             "rng": self._rng.bit_generator.state,
             "torch_gen": self._torch_gen.get_state(),
             "episode_returns": list(self._episode_returns),
+            "logger": dict(self.logger),
         }
         if include_buffer:
             state["buffer"] = self.replay_buffer.state_dict()
         return state
+
+    def _loop_state(self) -> dict[str, Any] | None:
+        """Return the environment and the episodes in flight if the environment pickles, else ``None``."""
+        import pickle
+
+        if self._needs_reset:
+            return None
+        try:
+            env_bytes = pickle.dumps(self.env)
+        except Exception:  # MuJoCo and other C-backed environments do not pickle: restart episodes
+            return None
+        return {"env": env_bytes, "episodes": self._ep, "history": tuple(self._state)}
+
+    def _restore_loop(self, loop: dict[str, Any] | None) -> None:
+        import pickle
+
+        if loop is None:
+            return
+        env = pickle.loads(loop["env"])
+        if env.single_observation_space != self.env.single_observation_space:
+            return
+        self.env = env
+        self._ep = loop["episodes"]
+        self._state = HistoryState(*loop["history"])
+        self._needs_reset = False
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.policy.load_training_state(state["policy"])
@@ -673,12 +706,14 @@ class HistorySAC:
         self._rng.bit_generator.state = state["rng"]
         self._torch_gen.set_state(state["torch_gen"].cpu())
         self._episode_returns = list(state.get("episode_returns", []))
+        self.logger = dict(state.get("logger", {}))
         if "buffer" in state:
             self.replay_buffer.load_state_dict(state["buffer"])
         self._needs_reset = True
 
     def _checkpoint(self, path: Path, target: int) -> None:
-        save_checkpoint(path, {"agent": self._state_dict(), "target": target}, rng=False)
+        state = {"agent": self._state_dict(), "target": target, "loop": self._loop_state()}
+        save_checkpoint(path, state, rng=False)
 
     def save(self, path: str | os.PathLike, include_buffer: bool = True) -> Path:
         """Write the agent (networks, optimisers, counters, random states, replay buffer) atomically.

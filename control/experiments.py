@@ -178,6 +178,7 @@ def _train_unit(cfg: GPIDETrackingConfig, unit: UnitContext) -> UnitResult:
         checkpoint_every=max(steps // 4, 1),
         resume=unit.resume,
     )
+    unit.checkpoint_path.unlink(missing_ok=True)  # the unit is finished: the engine caches its result
     metrics, artifacts = {}, {"history": res.history}
     for r in ranges:
         ev = evaluate(res.agent, env_id, r, cfg.eval_episodes)

@@ -37,7 +37,51 @@ HEADINGS = [
 def test_check_env_passes(name, params):
     env = gym.make(ENV_IDS[name], params=params)
     check_env(env.unwrapped)
-    assert env.spec.max_episode_steps == 100
+    env.reset(seed=0)
+    steps = 0
+    while not env.step(env.action_space.sample() * 0)[3]:
+        steps += 1
+    assert steps + 1 == 100  # default episode length
+
+
+@pytest.mark.parametrize("mode", ["single", "vector"])
+def test_episode_steps_argument_sets_the_truncation(mode):
+    if mode == "single":
+        env = gym.make(ENV_IDS["MassSpringDamper"], episode_steps=5)
+        env.reset(seed=0)
+        truncs = [env.step(np.zeros(1))[3] for _ in range(5)]
+    else:
+        env = gym.make_vec(
+            ENV_IDS["MassSpringDamper"], num_envs=3, vectorization_mode="vector_entry_point", episode_steps=5
+        )
+        env.reset(seed=0)
+        truncs = [bool(env.step(np.zeros((3, 1)))[3].all()) for _ in range(5)]
+    assert truncs == [False] * 4 + [True]
+
+
+def test_step_before_reset_raises():
+    with pytest.raises(gym.error.ResetNeeded):
+        springs.MassSpringDamperEnv().step(np.zeros(1))
+    vec = gym.make_vec(ENV_IDS["Navigation"], num_envs=2, vectorization_mode="vector_entry_point")
+    with pytest.raises(gym.error.ResetNeeded):
+        vec.step(np.zeros((2, 2)))
+
+
+def test_physically_invalid_parameters_are_errors():
+    ranges = {"damping": (4, 4), "stiffness": (2, 2), "mass": (0, 0)}
+    with pytest.raises(ValueError, match=r"`params\['mass'\]`.*> 0"):
+        gym.make(ENV_IDS["MassSpringDamper"], params=ranges)
+    with pytest.raises(ValueError, match=r"`params\['damping'\]`.*>= 0"):
+        springs.MassSpringDamperEnv({"damping": (-1, 4), "stiffness": (1, 2), "mass": (1, 2)})
+    with pytest.raises(ValueError, match="finite"):
+        springs.MassSpringDamperEnv({"damping": (1, 4), "stiffness": (1, float("nan")), "mass": (1, 2)})
+    with pytest.raises(ValueError, match=r"`params\['mass'\]`"):
+        gym.make_vec(
+            ENV_IDS["Navigation"],
+            num_envs=2,
+            vectorization_mode="vector_entry_point",
+            params={"mass": (-1.0, 2.0), "friction": (0, 0), "kinetic_ratio": (0, 0)},
+        )
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,11 @@ def test_gpide_tracking_tiny_through_cli(run_cli):
     assert "tuned-pid" in report and "Held-out returns" in report
     assert (res.out / "curves_MassSpringDamper.png").stat().st_size > 0
     assert (res.out / "trajectory_MassSpringDamper.png").stat().st_size > 0
-    assert (res.out / "logs" / "MassSpringDamper-gpide-s0.csv").exists()
+    logs = sorted(res.out.glob("units/*/log.csv"))  # one learning-curve log per training unit
+    assert len(logs) == 2 and all(p.read_text().startswith("step,") for p in logs)
+    assert not list(res.out.glob("units/*/checkpoint.pt"))  # finished units keep no checkpoint
+    timings = res.results()["timings"]
+    assert timings["train_seconds/MassSpringDamper/gpide"] > 0
 
 
 def test_bad_settings_fail_before_work(run_cli):

@@ -5,12 +5,15 @@ import pytest
 import torch
 
 import sciprob.control  # noqa: F401
+from sciprob.control.agent import HistorySAC
 from sciprob.control.buffer import SequenceReplayBuffer
+from sciprob.control.callbacks import BaseCallback
 from sciprob.control.encoders import make_encoder
 from sciprob.control.envs import ENV_IDS
 from sciprob.control.pid import PIDController, pid_returns, tune_pid
-from sciprob.control.sac import HistorySAC, SACConfig
-from sciprob.control.training import ZeroPolicy, evaluate, train
+from sciprob.control.sac import SACConfig, SACNetworks
+from sciprob.control.training import ZeroPolicy, evaluate, make_vector_env, train
+from sciprob.runtime import isolated_rng
 
 
 def _filled_buffer(lengths=(100, 100, 60)):
@@ -39,18 +42,19 @@ def test_sequence_buffer_windows_are_aligned_and_masked():
         buf.add_episodes(np.zeros((1, 5, 3)), np.zeros((1, 5, 2)), np.zeros((1, 5)))
 
 
-@pytest.mark.parametrize("encoder", ["none", "gpide", "gru", "transformer"])
+@pytest.mark.parametrize("encoder", ["none", "gpide", "gpide-ess", "gru", "transformer"])
 def test_sac_update_reduces_the_critic_loss_on_a_fixed_batch(encoder):
-    torch.manual_seed(0)
     buf = _filled_buffer()
     window = 1 if encoder == "none" else 8
     batch = buf.sample(8, window, np.random.default_rng(0))
     batch = batch._replace(rewards=batch.rewards / 100)
-    sac = HistorySAC(3, 2, lambda: make_encoder(encoder, 3, 2, window), SACConfig(lr=1e-3, batch_size=8))
+    with isolated_rng(0):
+        sac = SACNetworks(3, 2, lambda: make_encoder(encoder, 3, 2, window), SACConfig(lr=1e-3, batch_size=8))
+    gen = torch.Generator().manual_seed(0)
     assert sac.actor.encoder is not sac.critics[0].encoder is not sac.critics[1].encoder
-    first = sac.update(batch)
+    first = {k: float(v) for k, v in sac.update(batch, gen).items()}
     for _ in range(25):
-        last = sac.update(batch)
+        last = {k: float(v) for k, v in sac.update(batch, gen).items()}
     assert all(np.isfinite(v) for v in last.values())
     assert last["train/critic_loss"] < 0.5 * first["train/critic_loss"]
     assert set(first) == {"train/critic_loss", "train/actor_loss", "train/alpha_loss", "train/alpha"}
@@ -61,32 +65,42 @@ def test_train_checkpoint_resume_and_csv(tmp_path):
         params="fixed",
         seed=3,
         num_envs=2,
-        learning_starts=100,
+        config=SACConfig(learning_starts=100, gradient_steps=0.05, batch_size=8),
         eval_every=200,
         eval_episodes=2,
-        updates_per_step=0.05,
         progress=False,
         window=4,
     )
     full = train(ENV_IDS["MassSpringDamper"], "gru", 600, **kwargs)
     ckpt = tmp_path / "ck.pt"
-    train(ENV_IDS["MassSpringDamper"], "gru", 400, checkpoint=ckpt, **kwargs)
+
+    class Stop(BaseCallback):  # interrupts the run at 400 steps, as a kill would
+        def _on_step(self):
+            return self.agent.num_timesteps < 400
+
+    agent = HistorySAC(
+        make_vector_env(ENV_IDS["MassSpringDamper"], 2, "fixed"), "gru", kwargs["config"], 3, "cpu", window=4
+    )
+    agent.learn(600, callback=Stop(), progress_bar=False, checkpoint_path=ckpt, checkpoint_every=200)
     resumed = train(
         ENV_IDS["MassSpringDamper"],
         "gru",
         600,
-        checkpoint=ckpt,
+        checkpoint_path=ckpt,
         resume=True,
         log_csv=tmp_path / "log.csv",
         **kwargs,
     )
-    assert [r["step"] for r in resumed.history] == [200.0, 400.0, 600.0]
+    assert resumed.agent.agent.num_timesteps == 600
     for a, b in zip(
-        full.agent.sac.state_dict().values(), resumed.agent.sac.state_dict().values(), strict=True
+        full.agent.agent.policy.state_dict().values(),
+        resumed.agent.agent.policy.state_dict().values(),
+        strict=True,
     ):
         torch.testing.assert_close(a, b)
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
-    assert len(rows) == 3 and "eval/train" in rows[0] and "train/critic_loss" in rows[-1]
+    assert [float(r["step"]) for r in rows] == [600.0] and "train/critic_loss" in rows[-1]
+    np.testing.assert_allclose(float(rows[-1]["eval/train"]), full.history[-1]["eval/train"], rtol=1e-6)
 
 
 def test_train_rejects_bad_input_before_work():
@@ -96,6 +110,8 @@ def test_train_rejects_bad_input_before_work():
         train(ENV_IDS["MassSpringDamper"], "gpide", 100, window=0)
     with pytest.raises(ValueError, match="`params`"):
         train(ENV_IDS["MassSpringDamper"], "none", 100, params="huge")
+    with pytest.raises(ValueError, match="`steps`"):
+        train(ENV_IDS["MassSpringDamper"], "none", 0)
 
 
 def test_tuned_pid_reaches_the_reference_level():
@@ -125,5 +141,6 @@ def gym_spec_pid():
 
 @pytest.mark.slow
 def test_pid_feature_agent_learns_msd():
-    res = train(ENV_IDS["MassSpringDamper"], "pid", 4800, params="fixed", learning_starts=800, progress=False)
+    cfg = SACConfig(batch_size=256, learning_starts=800)
+    res = train(ENV_IDS["MassSpringDamper"], "pid", 4800, params="fixed", config=cfg, progress=False)
     assert evaluate(res.agent, ENV_IDS["MassSpringDamper"], "fixed", 32).mean > -15
