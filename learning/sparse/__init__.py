@@ -19,7 +19,7 @@ The method families of Hoefler et al., "Sparsity in Deep Learning" (JMLR 2021), 
 
 from sciprob.learning.sparse.allocation import ALLOCATIONS, layer_densities
 from sciprob.learning.sparse.dynamic import DynamicSparseTraining, MaskUpdate
-from sciprob.learning.sparse.inference import SparseLinear, to_sparse_inference
+from sciprob.learning.sparse.inference import SparseLinear, compare_latency, to_sparse_inference
 from sciprob.learning.sparse.lottery import LotteryTicket, iterative_magnitude_pruning
 from sciprob.learning.sparse.masks import (
     DensityReport,
@@ -78,6 +78,7 @@ __all__ = [
     "WeightMask",
     "accuracy_per_parameter",
     "add_mask",
+    "compare_latency",
     "apply_nm",
     "density",
     "grasp_scores",

@@ -10,8 +10,10 @@ is ~2.5× *slower* than dense at 50 % sparsity and ~2–4× faster from 90 %
 
 from __future__ import annotations
 
+import statistics
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -152,3 +154,52 @@ def to_sparse_inference(
         setattr(parent, child, new)
         replaced.append(name)
     return replaced
+
+
+def compare_latency(
+    models: Mapping[str, Callable[[Tensor], Tensor]],
+    inputs: Tensor,
+    warmup: int = 20,
+    repeats: int = 50,
+) -> dict[str, float]:
+    """Median wall time of one forward of each model, measured in interleaved rounds.
+
+    All models are first run ``warmup`` times (allocators, caches and lazy
+    kernel choices settle: without it, timings swing 3–10×); then every round
+    times each model once, in an order rotated from round to round, so that
+    drifts of the machine's speed (other processes, frequency scaling) hit all
+    models alike. Runs under :func:`torch.inference_mode`.
+
+    Parameters
+    ----------
+    models : mapping of str to callable
+        Variant name to model (or any callable on ``inputs``).
+    inputs : Tensor of shape (batch, ...)
+    warmup : int, default=20
+    repeats : int, default=50
+
+    Returns
+    -------
+    dict of str to float
+        Median seconds per forward.
+    """
+    if not models:
+        raise ValueError("`models` must name at least one model")
+    if warmup < 0 or repeats < 1:
+        raise ValueError(f"`warmup` must be >= 0 and `repeats` >= 1, got {warmup!r}, {repeats!r}")
+    names = list(models)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    sync = torch.cuda.synchronize if inputs.is_cuda else (lambda: None)
+    with torch.inference_mode():
+        for _ in range(warmup):
+            for n in names:
+                models[n](inputs)
+        sync()
+        for r in range(repeats):
+            shift = r % len(names)
+            for n in names[shift:] + names[:shift]:
+                t0 = time.perf_counter()
+                models[n](inputs)
+                sync()
+                times[n].append(time.perf_counter() - t0)
+    return {n: statistics.median(v) for n, v in times.items()}
