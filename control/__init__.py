@@ -2,7 +2,9 @@
 
 Importing this package registers ``sciprob/MassSpringDamper-v0``,
 ``sciprob/DoubleMassSpringDamper-v0``, ``sciprob/Navigation-v0`` and
-``sciprob/Tokamak-v0`` with Gymnasium (numpy only); the torch-based parts
+``sciprob/Tokamak-v0`` with Gymnasium (numpy only), and the partially observed
+MuJoCo tasks ``sciprob/<Hopper|Walker2d|HalfCheetah|Ant>-<P|V>-v0`` (MuJoCo loads
+only when one is made); the torch-based parts
 (encoders, the :class:`HistorySAC` agent, callbacks, training, PID tuning) load on first access.
 """
 
@@ -19,6 +21,7 @@ from sciprob.control.envs import (
     TokamakEnv,
     TrackingEnv,
 )
+from sciprob.control.locomotion import MaskObservation, normalised_score
 from sciprob.control.wrappers import PIDFeatures, PIDFeaturesVector
 
 _LAZY = {
@@ -58,8 +61,10 @@ __all__ = [
     "ENV_IDS",
     "BatchedTrackingEnv",
     "DoubleMassSpringDamperEnv",
+    "MaskObservation",
     "MassSpringDamperEnv",
     "NavigationEnv",
+    "normalised_score",
     "PIDFeatures",
     "PIDFeaturesVector",
     "PIDSpec",

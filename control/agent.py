@@ -285,7 +285,8 @@ class HistorySAC:
             self.window = encoder.window if window is None else window
         else:
             pid_spec = getattr(self.env.unwrapped, "pid_spec", None) if encoder == "pid" else None
-            probe = make_encoder(encoder, self.obs_dim, self.act_dim, window, pid_spec)
+            with isolated_rng(0):  # a probe for the window check; its weights are thrown away
+                probe = make_encoder(encoder, self.obs_dim, self.act_dim, window, pid_spec)
             self.window = probe.window
         self.max_episode_steps = max_episode_steps or _episode_steps(self.env, env)
         self._build()
