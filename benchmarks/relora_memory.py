@@ -1,18 +1,31 @@
-"""Peak memory and throughput of full-rank vs ReLoRA training of one LLaMA size.
+"""Peak training memory and throughput of ReLoRA against full-rank training, at three LLaMA sizes.
 
 Usage::
 
-    python benchmarks/relora_memory.py                     # CUDA if present, else CPU
-    python benchmarks/relora_memory.py --dim 512 --layers 8 --steps 20 --device cpu
+    python benchmarks/relora_memory.py                 # CUDA if present, else CPU
+    python benchmarks/relora_memory.py --device cpu --steps 4 --sizes small,medium
 
-Each method trains the same model for ``--steps`` AdamW steps on random byte
-sequences (throughput does not depend on the text). On CUDA, peak memory is
-``torch.cuda.max_memory_allocated`` per method in this process; on CPU each
-method runs in its own child process and its peak resident set size
-(``ru_maxrss``) is read with ``os.wait4``, next to that of a child that only
-builds the model (the baseline the training adds to). The exact bytes of
-parameters, gradients and optimizer state are counted from the tensors.
-Ratios are ReLoRA / full-rank, measured in this one run.
+Each size trains the same model with AdamW for ``--warmup`` untimed and
+``--steps`` timed steps on random byte sequences (throughput does not depend on
+the text), once full-rank and once with rank-r adapters on every attention and
+MLP layer (a ReLoRA restart falls inside the timed steps). Ratios are ReLoRA /
+full-rank, measured in this one run.
+
+How peak memory is measured
+---------------------------
+CPU: every (size, method) runs in a fresh child process, and its peak resident
+set size is read from ``os.wait4``'s ``ru_maxrss`` (the kernel's high-water
+mark, no sampling, no Python-level tracing). The children run with
+``MALLOC_MMAP_THRESHOLD_=65536`` so that glibc serves every block of 64 KiB or
+more (every tensor of interest) with its own ``mmap`` and returns it to the
+system when freed: the resident set then follows the live tensors instead of
+keeping freed heap pages, and the high-water mark is the peak of live memory.
+A child that imports the same modules and builds nothing gives the baseline
+(interpreter, torch, libraries); "training peak" is the child's peak minus that
+baseline, so it counts weights, gradients, optimizer state, activations and
+temporaries. CUDA: ``torch.cuda.max_memory_allocated`` around each method, in
+this process. The exact bytes of gradients and optimizer state are also
+counted from the tensors.
 """
 
 from __future__ import annotations
@@ -28,34 +41,41 @@ import torch
 
 from sciprob.learning.lowrank import LlamaConfig, LlamaLM, ReLoRA, inject_lora, optimizer_state_bytes
 
+# name: (dim, layers, heads, hidden, rank, batch, seq_len); rank about dim / 6, as the reference's 128 of 768.
+SIZES = {
+    "small": (256, 4, 4, 688, 32, 16, 128),
+    "medium": (512, 6, 8, 1376, 64, 8, 128),
+    "large": (768, 8, 12, 2048, 128, 4, 128),
+}
+METHODS = ("full-rank", "relora")
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "131072"}
 
-def _train(args: argparse.Namespace, method: str, device: torch.device) -> dict[str, float]:
-    torch.manual_seed(0)
+
+def _train(size: str, method: str, steps: int, warmup: int, device: torch.device) -> dict[str, float]:
+    dim, layers, heads, hidden, rank, batch, seq_len = SIZES[size]
+    g = torch.Generator().manual_seed(0)
+    out: dict[str, float] = {}
+    if method == "baseline":
+        return out
     model = LlamaLM(
-        LlamaConfig(
-            dim=args.dim,
-            n_layers=args.layers,
-            n_heads=args.heads,
-            hidden_dim=args.hidden,
-            max_seq_len=args.seq_len,
-        )
+        LlamaConfig(dim=dim, n_layers=layers, n_heads=heads, hidden_dim=hidden, max_seq_len=seq_len)
     )
+    out["params"] = sum(p.numel() for p in model.parameters())
     if method == "relora":
-        inject_lora(model, ("attn", "mlp"), r=args.rank, alpha=float(args.rank))
+        inject_lora(model, ("attn", "mlp"), r=rank, alpha=float(rank))
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    out = {"param_bytes": sum(p.numel() * p.element_size() for p in model.parameters())}
-    if method == "build-only":
-        return out
     opt = torch.optim.AdamW(params, lr=1e-3)
-    relora = ReLoRA(model, opt, reset_every=max(1, args.steps // 2)) if method == "relora" else None
-    batch = torch.randint(0, 256, (args.batch, args.seq_len + 1), device=device)
+    relora = ReLoRA(model, opt, reset_every=warmup + max(1, steps // 2)) if method == "relora" else None
+    tokens = torch.randint(0, 256, (batch, seq_len + 1), generator=g).to(device)
     if device.type == "cuda":
+        torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
+        start_bytes = torch.cuda.memory_allocated(device)
     elapsed = 0.0
-    for step in range(args.warmup + args.steps):
+    for step in range(warmup + steps):
         start = time.perf_counter()
-        loss = model.loss(batch)
+        loss = model.loss(tokens)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -63,25 +83,38 @@ def _train(args: argparse.Namespace, method: str, device: torch.device) -> dict[
             relora.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        if step >= args.warmup:
+        if step >= warmup:
             elapsed += time.perf_counter() - start
     out["grad_bytes"] = sum(p.numel() * p.element_size() for p in params)
     out["optimizer_state_bytes"] = optimizer_state_bytes(opt)
-    out["tokens_per_second"] = args.steps * args.batch * args.seq_len / elapsed
+    out["tokens_per_second"] = steps * batch * seq_len / elapsed
     if device.type == "cuda":
+        # Everything allocated for training, weights included (they were allocated before the reset).
+        out["train_peak_bytes"] = (
+            torch.cuda.max_memory_allocated(device)
+            - start_bytes
+            + sum(t.numel() * t.element_size() for t in model.state_dict().values())
+        )
         out["peak_bytes"] = torch.cuda.max_memory_allocated(device)
     return out
 
 
-def _child(method: str) -> dict[str, float]:
-    """Run one method in a fresh process; add its peak RSS (bytes) from ``os.wait4``."""
-    argv = [sys.executable, __file__, *sys.argv[1:], "--worker", method, "--device", "cpu"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+def _child(size: str, method: str, args: argparse.Namespace, memory: bool) -> dict[str, float]:
+    """Run one (size, method) in a fresh process; add its peak RSS (bytes) from ``os.wait4``.
+
+    ``memory=True`` sets :data:`MALLOC_ENV` (exact high-water mark, but one mmap per
+    tensor slows training); ``memory=False`` runs with the default allocator for the timing.
+    """
+    steps = 1 if memory else args.steps
+    argv = [sys.executable, __file__, "--worker", f"{size}:{method}", "--steps", str(steps)]
+    argv += ["--warmup", str(args.warmup)]
+    env = dict(os.environ, **MALLOC_ENV) if memory else dict(os.environ)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
     stdout = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker {method!r} failed with exit code {proc.returncode}")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"worker {size}:{method} failed with exit code {code}")
     result = json.loads(stdout.strip().splitlines()[-1])
     result["peak_bytes"] = usage.ru_maxrss * 1024  # Linux reports kilobytes
     return result
@@ -89,45 +122,63 @@ def _child(method: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dim", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=688)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--rank", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--sizes", default="small,medium,large", help="comma-separated subset of " + ",".join(SIZES)
+    )
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per method")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--worker", choices=("full-rank", "relora", "build-only"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if args.worker:
+        size, method = args.worker.split(":")
+        print(json.dumps(_train(size, method, args.steps, args.warmup, torch.device("cpu"))))
+        return
+    sizes = args.sizes.split(",")
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        parser.error(f"--sizes: unknown {unknown}; choose from {list(SIZES)}")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
-    if args.worker:
-        print(json.dumps(_train(args, args.worker, torch.device("cpu"))))
-        return
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if use_cuda else "cpu")
-    print(
-        f"device {device}; dim {args.dim}, layers {args.layers}, seq {args.seq_len}, batch {args.batch}, "
-        f"rank {args.rank}, {args.steps} timed steps"
-    )
-    if use_cuda:
-        results = {m: _train(args, m, device) for m in ("full-rank", "relora")}
-    else:
-        base = _child("build-only")["peak_bytes"]
-        results = {m: _child(m) for m in ("full-rank", "relora")}
-        print(f"baseline peak RSS (model built, no training): {base / 2**20:.1f} MiB")
+    threads = torch.get_num_threads()
+    print(f"device {device}, torch threads {threads}, {args.steps} timed steps after {args.warmup}")
+    base = 0 if use_cuda else _child(sizes[0], "baseline", args, memory=True)["peak_bytes"]
+    if not use_cuda:
+        print(f"baseline peak RSS (interpreter, torch, sciprob; nothing built): {base / 2**20:.1f} MiB")
     mib = 2**20
-    print(f"{'':24s}{'full-rank':>14s}{'relora':>14s}{'ratio':>9s}")
-    for key, scale, unit in [
-        ("peak_bytes", mib, "MiB"),
-        ("grad_bytes", mib, "MiB"),
-        ("optimizer_state_bytes", mib, "MiB"),
-        ("tokens_per_second", 1, "tok/s"),
-    ]:
-        a, b = results["full-rank"][key], results["relora"][key]
-        print(f"{key + ' (' + unit + ')':24s}{a / scale:14.2f}{b / scale:14.2f}{b / a:9.3f}")
+    header = (
+        f"{'size':8s}{'params':>8s}{'r':>5s}{'tokens':>7s} | {'train peak MiB full / relora':>29s}"
+        f"{'ratio':>7s} | {'process peak ratio':>18s} | {'grad+opt MiB full / relora':>27s} | "
+        f"{'tok/s full / relora':>20s}{'ratio':>7s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for size in sizes:
+        if use_cuda:
+            res = {}
+            for m in METHODS:
+                res[m] = _train(size, m, args.steps, args.warmup, device)
+                torch.cuda.empty_cache()
+        else:
+            res = {m: _child(size, m, args, memory=True) for m in METHODS}
+            for m in METHODS:
+                res[m]["train_peak_bytes"] = res[m]["peak_bytes"] - base
+                res[m]["tokens_per_second"] = _child(size, m, args, memory=False)["tokens_per_second"]
+        f, r = res["full-rank"], res["relora"]
+        dim, _, _, _, rank, batch, seq_len = SIZES[size]
+        state_f = (f["grad_bytes"] + f["optimizer_state_bytes"]) / mib
+        state_r = (r["grad_bytes"] + r["optimizer_state_bytes"]) / mib
+        print(
+            f"{size:8s}{f['params'] / 1e6:7.1f}M{rank:5d}{batch * seq_len:7d} | "
+            f"{f['train_peak_bytes'] / mib:14.1f} / {r['train_peak_bytes'] / mib:10.1f}"
+            f"{r['train_peak_bytes'] / f['train_peak_bytes']:7.3f} | "
+            f"{r['peak_bytes'] / f['peak_bytes']:18.3f} | {state_f:12.1f} / {state_r:12.1f} | "
+            f"{f['tokens_per_second']:9.0f} / {r['tokens_per_second']:8.0f}"
+            f"{r['tokens_per_second'] / f['tokens_per_second']:7.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

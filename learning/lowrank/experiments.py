@@ -1,28 +1,32 @@
 """Experiment ``relora-lm``: full-rank vs LoRA-only vs ReLoRA pre-training of a small LLaMA.
 
-All three methods see the same tokens (``total_steps * batch_size * seq_len``)
-from the same initial weights:
+All three methods see the same number of tokens (``total_steps * batch_size *
+seq_len``); each method is one unit of work of the engine, with its own seed
+(its own initial weights and batches):
 
 - ``full-rank``: AdamW on every parameter, cosine schedule with warm-up;
 - ``lora-only``: rank-r adapters on every attention and MLP linear layer from
   step 0, other parameters trainable (the reference's LoRA baseline);
-- ``relora``: warm-started from the full-rank run at ``warm_start_steps``
-  (the reference starts from its full-rank run's checkpoint), then rank-r
-  adapters merged and restarted every ``reset_every`` steps with a partial
-  optimizer reset and the jagged cosine schedule.
+- ``relora``: ``warm_start_steps`` of full-rank training (the reference starts
+  from its full-rank run's checkpoint; here the unit trains that warm start
+  itself), then rank-r adapters merged and restarted every ``reset_every``
+  steps with a partial optimizer reset and the jagged cosine schedule.
+
+The scaling study ``relora-scaling`` (:mod:`sciprob.learning.lowrank.scaling`)
+runs the same three methods at several model sizes; importing this module
+registers both experiments.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
 from sciprob.config import param
-from sciprob.experiments import RunContext, experiment
+from sciprob.experiments import RunContext, UnitContext, UnitResult, experiment
 
 METHODS = ("full-rank", "lora-only", "relora")
 TARGETS = ("attn", "mlp")
@@ -64,7 +68,12 @@ class ReLoRALMConfig:
     eval_windows: int = param(64, "validation sequences per measurement (spread over the validation split)")
     include_stdlib: bool = param(False, "add standard-library sources to the pydoc topics corpus")
     rank_rtol: float = param(1e-3, "numerical rank: singular values above rank_rtol * the largest")
-    checkpoint_every: int = param(0, "steps between checkpoints within a method (0: only after each method)")
+    checkpoint_every: int = param(
+        0, "steps between checkpoints within a unit (0: only at the end of each phase)"
+    )
+    on_nonfinite: Literal["raise", "warn"] = param(
+        "raise", "a NaN/inf training loss stops the unit (raise) or skips the step (warn)"
+    )
 
     def __post_init__(self) -> None:
         positive = (
@@ -172,14 +181,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class _Data:
-    train: torch.Tensor
-    val_windows: torch.Tensor
-
-
 def _build_model(cfg: ReLoRALMConfig) -> torch.nn.Module:
-    """Build the LLaMA-style model of ``cfg``, freshly initialised (consumes torch's RNG)."""
+    """Build the LLaMA-style model of ``cfg``, freshly initialised from torch's global RNG.
+
+    The engine has seeded that generator for the unit; nothing here reseeds it.
+    """
     from sciprob.learning.lowrank import LlamaConfig, LlamaLM
 
     return LlamaLM(
@@ -198,44 +204,92 @@ def _optimizer(model: torch.nn.Module, lr: float, cfg: ReLoRALMConfig) -> torch.
     return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay)
 
 
-def _train_method(
-    method: str,
-    cfg: ReLoRALMConfig,
-    ctx: RunContext,
-    data: _Data,
-    init_state: dict[str, torch.Tensor],
-    warm_state: dict[str, torch.Tensor] | None,
-    resume_state: dict[str, Any] | None,
-    save: Callable[[dict[str, Any] | None, dict[str, torch.Tensor] | None], None],
-) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
-    """Train one method; return its record and the warm-start weights (set by the full-rank run)."""
+def _finite_or_none(values: list[float]) -> list[float | None]:
+    return [v if math.isfinite(v) else None for v in values]
+
+
+def train_method(method: str, cfg: ReLoRALMConfig, unit: UnitContext, label: str = "") -> dict[str, Any]:
+    """Train one method of the comparison in one unit of work and describe the result.
+
+    ``full-rank`` and ``lora-only`` train ``cfg.total_steps`` steps from a fresh
+    initialisation. ``relora`` first trains full-rank for ``cfg.warm_start_steps``
+    (the reference's warm start; its own steps, on the full-rank schedule),
+    then injects the adapters into those weights and trains the remaining
+    steps with restarts. Both phases checkpoint in the unit's folder and resume
+    from there; the checkpoints are deleted once the unit is done.
+
+    Parameters
+    ----------
+    method : {"full-rank", "lora-only", "relora"}
+    cfg : ReLoRALMConfig
+    unit : UnitContext
+        Device, generators and folder of the unit (global RNGs seeded by the engine).
+    label : str, default=""
+        Prefix of the progress-bar description (the scaling study passes the size).
+
+    Returns
+    -------
+    dict
+        ``val_ppl``, ``trainable_params``, ``optimizer_state_bytes``,
+        ``update_rank``, ``tokens_per_second``, ``train_seconds``, ``log``
+        (steps, val_loss, train_loss, restarts: JSON-ready), ``spectra``
+        (layer name -> singular values of ``W_T - W_0``) and ``peak_bytes``
+        (CUDA peak memory, 0 on CPU).
+    """
     from sciprob.learning.lowrank import (
         JaggedCosineLR,
         ReLoRA,
-        TrainLog,
         count_parameters,
         effective_weights,
+        eval_windows,
         inject_lora,
-        load_full_rank,
+        load_corpus,
         optimizer_state_bytes,
         train_lm,
         update_spectra,
     )
-    from sciprob.runtime import get_rng_state, set_rng_state
 
-    if resume_state is None:
-        torch.manual_seed(ctx.seed * 1000 + METHODS.index(method))
-    model = _build_model(cfg)
-    model.load_state_dict(init_state)
+    corpus = load_corpus(cfg.include_stdlib)
+    val_windows = eval_windows(corpus.val, cfg.seq_len, cfg.eval_windows)
+    device = unit.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    model = _build_model(cfg).to(device)
+    generator = unit.generator("cpu")  # batches are drawn on the CPU, where the corpus lives
+    common: dict[str, Any] = dict(
+        batch_size=cfg.batch_size,
+        seq_len=cfg.seq_len,
+        generator=generator,
+        device=device,
+        grad_clip=cfg.grad_clip,
+        eval_every=cfg.eval_every,
+        checkpoint_every=cfg.checkpoint_every,
+        resume=True,
+        on_nonfinite=cfg.on_nonfinite,
+    )
+    name = f"{label}{method}"
+    warm_log = None
+    if method == "relora":
+        optimizer = _optimizer(model, cfg.lr, cfg)
+        # The full-rank run's schedule, of which the warm start is the first part.
+        scheduler = JaggedCosineLR(
+            optimizer, cfg.total_steps, cfg.warmup_steps, cfg.total_steps, 0, cfg.min_lr_ratio
+        )
+        warm_log = train_lm(
+            model,
+            optimizer,
+            scheduler,
+            corpus.train,
+            val_windows,
+            steps=cfg.warm_start_steps,
+            description=f"{name} warm start",
+            checkpoint_path=unit.dir / "warm_start.pt",
+            **common,
+        )
     if method != "full-rank":
         inject_lora(model, TARGETS, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
-    if method == "relora":
-        load_full_rank(model, warm_state)
     start_weights = effective_weights(model, TARGETS)
-    model.to(ctx.device)
-    lr = cfg.lr if method == "full-rank" else cfg.lora_lr
-    optimizer = _optimizer(model, lr, cfg)
-    generator = torch.Generator().manual_seed(ctx.seed * 1000 + 17 + METHODS.index(method))
+    optimizer = _optimizer(model, cfg.lr if method == "full-rank" else cfg.lora_lr, cfg)
     relora = None
     if method == "relora":
         steps, offset = cfg.total_steps - cfg.warm_start_steps, cfg.warm_start_steps
@@ -253,79 +307,93 @@ def _train_method(
             cfg.reset_every,
             reset_mode=cfg.reset_mode,
             prune_ratio=cfg.prune_ratio,
-            generator=torch.Generator().manual_seed(ctx.seed + 5),
+            generator=torch.Generator().manual_seed(int(unit.rng.integers(2**63))),
         )
     else:
         steps, offset = cfg.total_steps, 0
         # One period as long as the run: a plain cosine with warm-up.
         scheduler = JaggedCosineLR(optimizer, steps, cfg.warmup_steps, steps, 0, cfg.min_lr_ratio)
-    log, warm = TrainLog(), warm_state
-    if resume_state is not None:
-        model.load_state_dict(resume_state["model"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
-        if relora is not None:
-            relora.load_state_dict(resume_state["relora"])
-        generator.set_state(resume_state["generator"])
-        set_rng_state(resume_state["rng"])
-        log = TrainLog.from_state_dict(resume_state["log"])
-
-    def checkpoint(current: TrainLog) -> None:
-        save(
-            {
-                "method": method,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "relora": relora.state_dict() if relora else None,
-                "generator": generator.get_state(),
-                "rng": get_rng_state(),
-                "log": current.state_dict(),
-            },
-            warm,
-        )
-
-    common = dict(
-        batch_size=cfg.batch_size,
-        seq_len=cfg.seq_len,
-        generator=generator,
-        device=ctx.device,
+    log = train_lm(
+        model,
+        optimizer,
+        scheduler,
+        corpus.train,
+        val_windows,
+        steps=steps,
         relora=relora,
-        grad_clip=cfg.grad_clip,
-        eval_every=cfg.eval_every,
         step_offset=offset,
-        checkpoint=checkpoint,
-        checkpoint_every=cfg.checkpoint_every,
-        description=method,
+        description=name,
+        checkpoint_path=unit.checkpoint_path,
+        **common,
     )
-    if method == "full-rank" and log.step < cfg.warm_start_steps:
-        log = train_lm(
-            model,
-            optimizer,
-            scheduler,
-            data.train,
-            data.val_windows,
-            steps=cfg.warm_start_steps,
-            log=log,
-            **common,
-        )
-        warm = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    log = train_lm(model, optimizer, scheduler, data.train, data.val_windows, steps=steps, log=log, **common)
-    final_weights = effective_weights(model, TARGETS)
-    record = {
-        "log": log.state_dict(),
-        "trainable_params": count_parameters(model, trainable_only=True),
-        "optimizer_state_bytes": optimizer_state_bytes(optimizer),
-        "tokens": steps * cfg.batch_size * cfg.seq_len,
-        "spectra": {s.name: s.singular_values for s in update_spectra(start_weights, final_weights)},
+    spectra = update_spectra(start_weights, effective_weights(model, TARGETS))
+    ranks = [s.rank(cfg.rank_rtol) for s in spectra]
+    curve = {"steps": list(log.steps), "val_loss": list(log.val_loss), "train_loss": list(log.train_loss)}
+    if warm_log is not None:  # the low-rank phase's first point repeats the warm start's last one
+        curve = {k: list(getattr(warm_log, k)) + v[1:] for k, v in curve.items()}
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
+    for stale in (unit.dir / "warm_start.pt", unit.checkpoint_path):
+        stale.unlink(missing_ok=True)
+    return {
+        "val_ppl": math.exp(log.val_loss[-1]),
+        "trainable_params": float(count_parameters(model, trainable_only=True)),
+        "optimizer_state_bytes": float(optimizer_state_bytes(optimizer)),
+        "update_rank": sum(ranks) / len(ranks),
+        "tokens_per_second": steps * cfg.batch_size * cfg.seq_len / log.seconds,
+        "train_seconds": log.seconds + (warm_log.seconds if warm_log is not None else 0.0),
+        "log": {
+            "steps": curve["steps"],
+            "val_loss": _finite_or_none(curve["val_loss"]),
+            "train_loss": _finite_or_none(curve["train_loss"]),
+            "restarts": list(log.restarts),
+        },
+        "spectra": {s.name: s.singular_values.tolist() for s in spectra},
+        "peak_bytes": float(peak),
     }
-    return record, warm
+
+
+def _units(cfg: ReLoRALMConfig) -> list[dict[str, Any]]:
+    return [{"method": m} for m in METHODS]
+
+
+def _combine(cfg: ReLoRALMConfig, results: list[UnitResult], ctx: RunContext) -> dict[str, float]:
+    """Compare the three methods: metrics, ratios, the table, figures and notes."""
+    records = {r.key["method"]: r.artifacts for r in results}
+    metrics: dict[str, float] = {}
+    for r in results:
+        metrics.update(r.metrics)
+        ctx.timings.update(r.timings)
+    rows = [
+        "| method | val ppl | trainable params | optimizer state (MB) | tokens/s | update rank | "
+        + " | ".join(f"#σ<0.1 {k}" for k in LAYER_KINDS)
+        + " |",
+        "|---" * (6 + len(LAYER_KINDS)) + "|",
+    ]
+    for method, rec in records.items():
+        spectra = rec["spectra"]
+        below = [
+            sum(sum(1 for v in s if v < 0.1) for n, s in spectra.items() if n.endswith(k))
+            for k in LAYER_KINDS
+        ]
+        rows.append(
+            f"| {method} | {metrics[f'val_ppl/{method}']:.3f} | "
+            f"{metrics[f'trainable_params/{method}']:,.0f} | "
+            f"{metrics[f'optimizer_state_bytes/{method}'] / 2**20:.2f} | "
+            f"{ctx.timings[f'tokens_per_second/{method}']:.0f} | "
+            f"{metrics[f'update_rank/{method}']:.1f} | " + " | ".join(map(str, below)) + " |"
+        )
+    for method in ("relora", "lora-only"):
+        metrics[f"val_ppl_ratio/{method}"] = metrics[f"val_ppl/{method}"] / metrics["val_ppl/full-rank"]
+    ctx.table("Methods at equal tokens", "\n".join(rows))
+    _figures(cfg, ctx, records)
+    from sciprob.learning.lowrank import load_corpus
+
+    corpus = load_corpus(cfg.include_stdlib)
+    _notes(cfg, ctx, metrics, records, corpus_bytes=corpus.train.numel() + corpus.val.numel())
+    return metrics
 
 
 def _figures(cfg: ReLoRALMConfig, ctx: RunContext, records: dict[str, dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     colors = {"full-rank": "tab:blue", "lora-only": "tab:orange", "relora": "tab:green"}
@@ -359,7 +427,7 @@ def _figures(cfg: ReLoRALMConfig, ctx: RunContext, records: dict[str, dict[str, 
     ):
         for method, rec in records.items():
             svs = [s for name, s in rec["spectra"].items() if name.rsplit(".", 1)[-1] in kinds]
-            mean = torch.stack(svs).mean(0)
+            mean = torch.tensor(svs, dtype=torch.float64).mean(0)
             ax.semilogy(range(1, mean.numel() + 1), mean.clamp_min(1e-12), color=colors[method], label=method)
         ax.axvline(cfg.lora_r, color="gray", ls="--", lw=1, label=f"r = {cfg.lora_r}")
         ax.set_title(title)
@@ -383,65 +451,24 @@ def _figures(cfg: ReLoRALMConfig, ctx: RunContext, records: dict[str, dict[str, 
         "val_ppl_ratio/relora": (37.04 / 34.06, GALORE + ": ReLoRA 37.04 / full-rank 34.06"),
         "val_ppl_ratio/lora-only": (34.99 / 34.06, GALORE + ": LoRA 34.99 / full-rank 34.06"),
     },
+    units=_units,
+    combine=_combine,
 )
-def run(cfg: ReLoRALMConfig, ctx: RunContext) -> dict[str, float]:
-    """Train the three methods at equal tokens and compare perplexity, memory, speed and update rank."""
-    from sciprob.learning.lowrank import eval_windows, load_corpus
-    from sciprob.runtime import load_checkpoint, save_checkpoint
-
-    corpus = load_corpus(cfg.include_stdlib)
-    data = _Data(corpus.train, eval_windows(corpus.val, cfg.seq_len, cfg.eval_windows))
-    init_state = _build_model(cfg).state_dict()
-    saved = (load_checkpoint(ctx.checkpoint_path, restore_rng=False) if ctx.resume else None) or {}
-    records: dict[str, dict[str, Any]] = saved.get("done", {})
-    warm_state = saved.get("warm_state")
-
-    def save(current: dict[str, Any] | None, warm: dict[str, Any] | None) -> None:
-        save_checkpoint(
-            ctx.checkpoint_path, {"done": records, "warm_state": warm, "current": current}, rng=False
-        )
-
-    for method in METHODS:
-        if method in records:
-            ctx.log.info("resume: %s already trained", method)
-            continue
-        current = saved.get("current")
-        resume_state = current if current and current["method"] == method else None
-        records[method], warm_state = _train_method(
-            method, cfg, ctx, data, init_state, warm_state, resume_state, save
-        )
-        save(None, warm_state)
-    for method, rec in records.items():  # also those trained before a resume
-        ctx.timings[f"train_seconds/{method}"] = rec["log"]["seconds"]
-
-    metrics: dict[str, float] = {}
-    rows = [
-        "| method | val ppl | trainable params | optimizer state (MB) | tokens/s | update rank | "
-        + " | ".join(f"#σ<0.1 {k}" for k in LAYER_KINDS)
-        + " |",
-        "|---" * (6 + len(LAYER_KINDS)) + "|",
-    ]
-    for method, rec in records.items():
-        log = rec["log"]
-        spectra = rec["spectra"]
-        ranks = [int((s > cfg.rank_rtol * s[0]).sum()) if s[0] > 0 else 0 for s in spectra.values()]
-        metrics[f"val_ppl/{method}"] = math.exp(log["val_loss"][-1])
-        metrics[f"trainable_params/{method}"] = float(rec["trainable_params"])
-        metrics[f"optimizer_state_bytes/{method}"] = float(rec["optimizer_state_bytes"])
-        metrics[f"tokens_per_second/{method}"] = rec["tokens"] / log["seconds"]
-        metrics[f"update_rank/{method}"] = sum(ranks) / len(ranks)
-        below = [sum(int((s < 0.1).sum()) for n, s in spectra.items() if n.endswith(k)) for k in LAYER_KINDS]
-        rows.append(
-            f"| {method} | {metrics[f'val_ppl/{method}']:.3f} | {rec['trainable_params']:,} | "
-            f"{rec['optimizer_state_bytes'] / 2**20:.2f} | {metrics[f'tokens_per_second/{method}']:.0f} | "
-            f"{metrics[f'update_rank/{method}']:.1f} | " + " | ".join(map(str, below)) + " |"
-        )
-    for method in ("relora", "lora-only"):
-        metrics[f"val_ppl_ratio/{method}"] = metrics[f"val_ppl/{method}"] / metrics["val_ppl/full-rank"]
-    ctx.table("Methods at equal tokens", "\n".join(rows))
-    _figures(cfg, ctx, records)
-    _notes(cfg, ctx, metrics, records, corpus_bytes=corpus.train.numel() + corpus.val.numel())
-    return metrics
+def run_unit(cfg: ReLoRALMConfig, unit: UnitContext) -> UnitResult:
+    """Train one method (the unit's ``method``) and return its metrics, curve and update spectra."""
+    method = unit.key["method"]
+    rec = train_method(method, cfg, unit)
+    return UnitResult(
+        metrics={
+            f"{k}/{method}": rec[k]
+            for k in ("val_ppl", "trainable_params", "optimizer_state_bytes", "update_rank")
+        },
+        artifacts={"log": rec["log"], "spectra": rec["spectra"]},
+        timings={
+            f"tokens_per_second/{method}": rec["tokens_per_second"],
+            f"train_seconds/{method}": rec["train_seconds"],
+        },
+    )
 
 
 def _notes(
@@ -455,8 +482,11 @@ def _notes(
     restarts = records["relora"]["log"]["restarts"]
     ctx.note(
         f"Equal tokens: {cfg.total_steps} steps x {cfg.batch_size} x {cfg.seq_len} bytes for every method; "
-        f"ReLoRA's first {cfg.warm_start_steps} steps are the full-rank run's (warm start), then "
-        f"{len(restarts)} restarts at steps {restarts}. Trainable parameters, optimizer state, throughput "
+        f"ReLoRA's first {cfg.warm_start_steps} steps are full-rank training (its warm start, trained in "
+        "its own unit with its own seed), then "
+        f"{len(restarts)} restarts at steps {restarts}. Each method is one unit of work with its own "
+        "initial weights and batches (seeded by the engine from the run seed and the method). "
+        "Trainable parameters, optimizer state, throughput "
         "and update rank of ReLoRA refer to its low-rank phase; its update rank is that of W_T minus the "
         "warm-start weights."
     )

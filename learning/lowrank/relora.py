@@ -403,13 +403,18 @@ class ReLoRA:
         return self.last_reset
 
     def state_dict(self) -> dict[str, Any]:
-        """Counters for checkpoints (the weights live in the model's own state dict)."""
-        return {"num_steps": self.num_steps, "restarts": list(self.restarts)}
+        """Counters and the reset generator's state, for checkpoints (weights live in the model)."""
+        state: dict[str, Any] = {"num_steps": self.num_steps, "restarts": list(self.restarts)}
+        if self.generator is not None:
+            state["generator"] = self.generator.get_state()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
         self.num_steps = int(state["num_steps"])
         self.restarts = list(state["restarts"])
+        if self.generator is not None and "generator" in state:
+            self.generator.set_state(state["generator"])
 
 
 def load_full_rank(model: nn.Module, source: Mapping[str, Tensor] | str | os.PathLike) -> None:

@@ -1,4 +1,4 @@
-"""A resumable language-model training loop shared by the experiment and the benchmark.
+"""A resumable language-model training loop (sciprob's loop contract) shared by the experiments.
 
 The loop is plain PyTorch: sample a batch, ``loss.backward()``, clip,
 ``optimizer.step()``, ``scheduler.step()``, then ``relora.step()`` when a
@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from sciprob.learning.lowrank.data import random_windows
 from sciprob.learning.lowrank.relora import ReLoRA
-from sciprob.runtime import ProgressBar
-
-
-class NonFiniteLossWarning(RuntimeWarning):
-    """A training loss was NaN or infinite; the step was skipped."""
+from sciprob.runtime import ProgressBar, check_finite, load_checkpoint, save_checkpoint
 
 
 @torch.no_grad()
@@ -106,11 +101,13 @@ def train_lm(
     eval_every: int = 50,
     step_offset: int = 0,
     log: TrainLog | None = None,
-    checkpoint: Callable[[TrainLog], None] | None = None,
-    checkpoint_every: int = 0,
     description: str = "training",
+    checkpoint_path: Path | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    on_nonfinite: Literal["raise", "warn"] = "raise",
 ) -> TrainLog:
-    """Train ``model`` for ``steps`` optimizer steps (continuing ``log`` if given).
+    """Train ``model`` for ``steps`` optimizer steps (continuing ``log`` or a checkpoint if given).
 
     Parameters
     ----------
@@ -121,11 +118,11 @@ def train_lm(
     train_tokens : LongTensor of shape (n_train,)
     val_windows : LongTensor of shape (n_windows, seq_len + 1)
     steps : int
-        Total steps of this run (a resumed ``log`` continues from ``log.step``).
+        Total steps of this run (a resumed run continues from ``log.step``).
     batch_size, seq_len : int
         Each step sees ``batch_size * seq_len`` predicted tokens.
     generator : torch.Generator
-        Batch sampler's source (its state belongs in checkpoints).
+        Batch sampler's source (its state is part of the checkpoint).
     device : torch.device
     relora : ReLoRA, default=None
         Restart controller, stepped after the scheduler.
@@ -136,18 +133,51 @@ def train_lm(
     step_offset : int, default=0
         Added to recorded steps (a warm-started run continues the count).
     log : TrainLog, default=None
-        Resume from this log.
-    checkpoint : callable, default=None
-        Called with the log every ``checkpoint_every`` steps.
-    checkpoint_every : int, default=0
+        Continue this log.
     description : str, default="training"
-        Progress-bar label.
+        Progress-bar label and the name in error messages.
+    checkpoint_path : Path, default=None
+        Where to save model, optimizer, scheduler, ReLoRA counters, the batch
+        generator, the log and the global RNG states (through
+        :func:`sciprob.runtime.save_checkpoint`), every ``checkpoint_every``
+        steps and at the end.
+    checkpoint_every : int, default=0
+        0: only at the end.
+    resume : bool, default=False
+        Continue from ``checkpoint_path`` if it exists (RNG states restored),
+        so that the resumed run equals the uninterrupted one.
+    on_nonfinite : {"raise", "warn"}, default="raise"
+        A NaN or infinite loss raises :class:`sciprob.runtime.NonFiniteLossError`
+        naming ``description`` and the step, or warns and skips the step.
 
     Returns
     -------
     TrainLog
     """
+    if checkpoint_every < 0:
+        raise ValueError(f"`checkpoint_every` must be >= 0, got {checkpoint_every}")
     log = log or TrainLog()
+
+    def state() -> dict[str, Any]:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "relora": relora.state_dict() if relora is not None else None,
+            "generator": generator.get_state(),
+            "log": log.state_dict(),
+        }
+
+    if resume and checkpoint_path is not None:
+        saved = load_checkpoint(checkpoint_path)
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            if relora is not None:
+                relora.load_state_dict(saved["relora"])
+            generator.set_state(saved["generator"])
+            log = TrainLog.from_state_dict(saved["log"])
     if log.step == 0:
         log.steps.append(step_offset)
         log.val_loss.append(evaluate_loss(model, val_windows, batch_size, device))
@@ -155,22 +185,21 @@ def train_lm(
     params = [p for p in model.parameters() if p.requires_grad]
     model.train()
     running, count = 0.0, 0
-    with ProgressBar(steps - log.step, description) as bar:
+    with ProgressBar(max(0, steps - log.step), description) as bar:
         while log.step < steps:
             start = time.perf_counter()
             batch = random_windows(train_tokens, batch_size, seq_len, generator).to(device)
             loss = model.loss(batch)
             optimizer.zero_grad(set_to_none=True)
-            if torch.isfinite(loss):
+            value = check_finite(
+                loss.detach(), step=step_offset + log.step, policy=on_nonfinite, where=description
+            )
+            if math.isfinite(value):
                 loss.backward()
                 if grad_clip > 0:
                     nn.utils.clip_grad_norm_(params, grad_clip)
                 optimizer.step()
-                running, count = running + loss.item(), count + 1
-            else:
-                warnings.warn(
-                    f"non-finite loss at step {log.step}; step skipped", NonFiniteLossWarning, stacklevel=2
-                )
+                running, count = running + value, count + 1
             scheduler.step()
             if relora is not None and relora.step():
                 log.restarts.append(step_offset + log.step + 1)
@@ -183,7 +212,9 @@ def train_lm(
                 log.val_loss.append(evaluate_loss(model, val_windows, batch_size, device))
                 log.train_loss.append(running / count if count else float("nan"))
                 running, count = 0.0, 0
-            bar.update(loss=loss.item(), val_ppl=math.exp(min(log.val_loss[-1], 50.0)))
-            if checkpoint is not None and checkpoint_every and log.step % checkpoint_every == 0:
-                checkpoint(log)
+            bar.update(loss=value, val_ppl=math.exp(min(log.val_loss[-1], 50.0)))
+            if checkpoint_path is not None and (
+                (checkpoint_every and log.step % checkpoint_every == 0) or log.step == steps
+            ):
+                save_checkpoint(checkpoint_path, state())
     return log
