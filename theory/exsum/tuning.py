@@ -10,6 +10,7 @@ piecewise constant in the parameters, so no gradients).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -180,7 +181,7 @@ def optimise_rule(
     min_coverage: float = 0.05,
     scope: Literal["union", "selected"] = "selected",
     n_random: int = 64,
-    grid: int = 21,
+    grid: int = 17,
     rounds: int = 3,
     seed: int | np.random.Generator = 0,
 ) -> OptimiseResult:
@@ -191,9 +192,13 @@ def optimise_rule(
         \max_{\theta \in \Theta} \mathrm{shp}(\theta)\quad\text{s.t.}\quad
         \mathrm{val}(\theta) \ge v_{min},\ \mathrm{cov}(\theta) \ge c_{min}
 
-    The current values and ``n_random`` uniform points of the box start a cyclic coordinate search:
-    each round scans every parameter on ``grid`` points (others fixed) and keeps the best point by
-    (feasible, sharpness), with infeasible points ranked by total constraint violation.
+    The best of the current values and ``n_random`` uniform points of the box starts a search in
+    rounds: scan every parameter on ``grid`` points with the others fixed (and every pair on a
+    ``grid x grid`` lattice when the rule has 2-4 parameters), then try ``n_random`` Gaussian steps
+    around the best point with a radius shrinking each round. Points are ranked by (feasible,
+    sharpness), infeasible ones by total constraint violation. The metrics are piecewise constant in
+    the parameters, hence no gradients; cost ``O(rounds (p grid + p^2 grid^2 + n_random))`` metric
+    evaluations of ``O(n)`` each.
 
     Parameters
     ----------
@@ -206,7 +211,7 @@ def optimise_rule(
     scope : {"union", "selected"}, default="selected"
     n_random : int, default=64
         Random starting points.
-    grid : int, default=21
+    grid : int, default=17
         Points per coordinate scan (>= 2).
     rounds : int, default=3
         Coordinate-search rounds.
@@ -257,15 +262,26 @@ def optimise_rule(
         s = score(x)
         if s[:2] > best[:2]:
             best, best_x = s, x.copy()
-    for _ in range(rounds):
+    # coordinate (and, for few parameters, pairwise) grid scans, then a shrinking local random search
+    axes = [np.linspace(lo[j], hi[j], grid) for j in range(len(params))]
+    blocks: list[tuple[int, ...]] = [(j,) for j in range(len(params))]
+    if 2 <= len(params) <= 4:
+        blocks += [(i, j) for i in range(len(params)) for j in range(i + 1, len(params))]
+    for rnd in range(rounds):
         improved = False
-        for j in range(len(params)):
-            for v in np.linspace(lo[j], hi[j], grid):
+        for block in blocks:
+            for vals in itertools.product(*(axes[j] for j in block)):
                 x = best_x.copy()
-                x[j] = v
+                x[list(block)] = vals
                 s = score(x)
                 if s[:2] > best[:2]:
                     best, best_x, improved = s, x, True
+        radius = 0.1 * (hi - lo) / (rnd + 1)
+        for _ in range(n_random):
+            x = np.clip(best_x + rng.normal(0.0, 1.0, len(params)) * radius, lo, hi)
+            s = score(x)
+            if s[:2] > best[:2]:
+                best, best_x, improved = s, x, True
         if not improved:
             break
     if best[0] == 0.0:
