@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from sciprob.experiments import get_experiment
@@ -51,3 +52,27 @@ def test_every_environment_and_encoder_runs(run_cli):
     assert "return/Navigation/gru/sim->real" in metrics
     assert "return/Tokamak/transformer/sim->sim" in metrics
     assert "return/DoubleMassSpringDamper/none/fixed->large" in metrics
+
+
+def test_gpide_locomotion_tiny_through_cli(run_cli):
+    res = run_cli("run", "gpide-locomotion", "--preset", "tiny", "--device", "cpu", out="gl")
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = res.results()["metrics"]
+    # the memoryless agent is the Markovian reference: its normalised score is 0 by construction
+    assert metrics["normalised/Hopper-P/mlp"] == 0.0
+    oracle, mlp = metrics["return/Hopper-P/oracle"], metrics["return/Hopper-P/mlp"]
+    ess = metrics["return/Hopper-P/gpide-ess"]
+    np.testing.assert_allclose(metrics["normalised/Hopper-P/gpide-ess"], 100 * (ess - mlp) / (oracle - mlp))
+    assert all(r > 0 for r in (oracle, mlp, ess))  # Hopper pays an alive bonus every step
+    report = (res.out / "report.md").read_text()
+    assert "normalised" in report and "PyBullet" in report
+    assert (res.out / "curves_locomotion.png").stat().st_size > 0
+
+
+def test_locomotion_bad_settings_fail_before_work():
+    spec = get_experiment("gpide-locomotion")
+    with pytest.raises(ValueError, match="tasks"):
+        spec.build_config("tiny", {"tasks": "Humanoid-P"})
+    with pytest.raises(ValueError, match="mlp"):
+        spec.build_config("tiny", {"encoders": "gru"})
+    assert {"tiny", "quick", "cpu", "paper"} <= set(spec.presets)
