@@ -20,14 +20,14 @@ import numpy as np
 import torch
 
 from sciprob.learning.tsc import RECIPES, get_architecture, load_ucr, train_network
-from sciprob.runtime import get_logger, resolve_device
+from sciprob.runtime import get_logger, resolve_device, seed_everything
 
 
 def throughput(
     model: str, X: np.ndarray, y: np.ndarray, device: torch.device, epochs: int, batch: int | None
 ) -> float:
     """Training samples per second of one network after a warm-up epoch."""
-    torch.manual_seed(0)
+    seed_everything(0)
     recipe_name = "inception" if model == "inceptiontime" else model
     net = get_architecture(recipe_name).build(X.shape[1], X.shape[2], int(y.max()) + 1)
     train_network(

@@ -34,12 +34,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyro
 import torch
 from pyro.infer import MCMC, NUTS
 from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
 from sciprob.runtime.progress import ProgressBar
+from sciprob.runtime.seeding import isolated_rng
 
 R_HAT_MAX = 1.05
 """Largest split R-hat taken as mixed (Vehtari et al. 2021 recommend 1.01 for final results)."""
@@ -146,7 +148,8 @@ def run_nuts(
     num_chains : int, default=2
         Independent chains (at least 2 for R-hat).
     seed : int, default=0
-        Chain c uses ``seed + c``; initial values are drawn from the prior.
+        Chain c runs under ``isolated_rng`` seeded from ``SeedSequence([seed, c])``, so the
+        caller's global random streams are untouched; initial values are drawn from the prior.
     max_tree_depth : int, default=10
         NUTS tree-depth cap (at most :math:`2^{\rm depth}` gradient steps per draw).
     target_accept_prob : float, default=0.8
@@ -186,23 +189,24 @@ def run_nuts(
 
     with bar or contextlib.nullcontext():
         for chain in range(num_chains):
-            pyro.set_rng_seed(seed + chain)
-            kernel = NUTS(
-                model,
-                max_tree_depth=max_tree_depth,
-                target_accept_prob=target_accept_prob,
-                init_strategy=pyro.infer.autoguide.init_to_sample,
-                jit_compile=jit_compile,
-                ignore_jit_warnings=True,
-            )
-            mcmc = MCMC(
-                kernel,
-                num_samples=num_samples,
-                warmup_steps=warmup_steps,
-                disable_progbar=True,
-                hook_fn=hook if progress else None,
-            )
-            mcmc.run(*args, **kwargs)
+            chain_seed = int(np.random.SeedSequence([seed, chain]).generate_state(1, np.uint64)[0])
+            with isolated_rng(chain_seed):  # NUTS draws from the global generators: restore them after
+                kernel = NUTS(
+                    model,
+                    max_tree_depth=max_tree_depth,
+                    target_accept_prob=target_accept_prob,
+                    init_strategy=pyro.infer.autoguide.init_to_sample,
+                    jit_compile=jit_compile,
+                    ignore_jit_warnings=True,
+                )
+                mcmc = MCMC(
+                    kernel,
+                    num_samples=num_samples,
+                    warmup_steps=warmup_steps,
+                    disable_progbar=True,
+                    hook_fn=hook if progress else None,
+                )
+                mcmc.run(*args, **kwargs)
             for name, x in mcmc.get_samples().items():
                 draws.setdefault(name, []).append(x.detach())
             diag = mcmc.diagnostics()

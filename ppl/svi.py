@@ -1,7 +1,7 @@
 """A stochastic variational inference loop with progress, checkpoints and optional JIT.
 
 :func:`train_svi` wraps :class:`pyro.infer.SVI`: it shows a progress bar (log
-lines off a terminal), warns on non-finite losses, writes a checkpoint (Pyro
+lines off a terminal), stops (or warns) on non-finite losses, writes a checkpoint (Pyro
 parameter store, optimiser state, loss history, RNG state) every
 ``checkpoint_every`` steps and at the end, and resumes from it. With
 ``jit=True`` it uses :class:`pyro.infer.JitTrace_ELBO`, valid when the model
@@ -14,22 +14,18 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyro
 import torch
 from pyro.infer import SVI, JitTrace_ELBO, Trace_ELBO
 from pyro.optim import PyroOptim
 
-from sciprob.runtime import ProgressBar, load_checkpoint, save_checkpoint
-
-
-class SVIWarning(UserWarning):
-    """A soft problem during SVI (e.g. a non-finite loss)."""
+from sciprob.runtime import ProgressBar, check_finite, load_checkpoint, save_checkpoint
+from sciprob.runtime.numerics import check_policy
 
 
 @dataclass
@@ -63,6 +59,7 @@ def train_svi(
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 1000,
     resume: bool = False,
+    on_nonfinite: Literal["raise", "warn"] = "raise",
     description: str = "SVI",
     callback: Callable[[int, float], None] | None = None,
 ) -> SVIHistory:
@@ -88,6 +85,9 @@ def train_svi(
         Steps between checkpoints.
     resume : bool, default=False
         Continue from ``checkpoint_path`` if it exists.
+    on_nonfinite : {"raise", "warn"}, default="raise"
+        A NaN or infinite loss raises :class:`~sciprob.runtime.NonFiniteLossError`
+        naming the step (or warns once and goes on).
     description : str, default="SVI"
         Progress label.
     callback : callable, default=None
@@ -106,6 +106,7 @@ def train_svi(
         raise ValueError(f"`steps` must be >= 0, got {steps}")
     if checkpoint_every < 1:
         raise ValueError(f"`checkpoint_every` must be >= 1, got {checkpoint_every}")
+    check_policy(on_nonfinite)
     kwargs = dict(model_kwargs or {})
     if jit:
         loss = JitTrace_ELBO(num_particles=num_particles, ignore_jit_warnings=True)
@@ -149,8 +150,8 @@ def train_svi(
             history.losses.append(value)
             if not math.isfinite(value):
                 n_bad += 1
-                if n_bad == 1:
-                    warnings.warn(f"non-finite ELBO loss {value} at step {history.steps}", SVIWarning)
+                if n_bad == 1 or on_nonfinite == "raise":
+                    check_finite(value, step=history.steps, policy=on_nonfinite, where=description)
             if callback is not None:
                 callback(history.steps, value)
             bar.update(loss=value)

@@ -312,7 +312,7 @@ class MCNNArchitecture(_SlicedArchitecture):
                 selection_score=val_error,
                 checkpoint_path=opts.checkpoint(tag),
                 resume=opts.resume,
-            on_nonfinite=opts.on_nonfinite,
+                on_nonfinite=opts.on_nonfinite,
                 description=f"{opts.description} {tag}",
             )
             score = min(res.history["selection_score"])
@@ -374,7 +374,7 @@ class InceptionTimeArchitecture(Architecture):
                 monitor=opts.monitor if m == 0 else None,
                 checkpoint_path=opts.checkpoint(f"inception-{m}"),
                 resume=opts.resume,
-            on_nonfinite=opts.on_nonfinite,
+                on_nonfinite=opts.on_nonfinite,
                 description=f"{opts.description} member {m + 1}/{self.n_members}",
             )
             members.append(res.model)

@@ -4,7 +4,10 @@ Two file formats are read:
 
 * ``.ts`` (sktime/aeon): ``#`` comments, ``@key value`` header lines, then
   ``@data`` and one case per line, ``dim_1:dim_2:...:label`` with each
-  dimension a comma-separated list of numbers (``?`` or ``NaN`` = missing).
+  dimension a comma-separated list of numbers. ``?`` and ``NaN`` mark missing
+  values, as the format (and the UCR ``.tsv`` NaN padding) defines them; they are
+  kept as NaN and z-normalisation ignores them, then sets them to the series
+  mean. Infinite values and dimensions with no value at all are rejected.
 * UCR 2018 ``.tsv``: one case per line, the label first, then the values
   separated by tabs; unequal-length series are padded with trailing ``NaN``.
 
@@ -21,6 +24,7 @@ the line.
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,10 +194,18 @@ def _parse_values(text: str, path: Path, lineno: int) -> np.ndarray:
             out.append(np.nan)
             continue
         try:
-            out.append(float(token))
+            value = float(token)
         except ValueError:
             raise TimeSeriesFormatError(path, lineno, f"non-numeric value {token!r}") from None
-    return np.asarray(out, dtype=np.float64)
+        if math.isinf(value):
+            raise TimeSeriesFormatError(
+                path, lineno, f"infinite value {token!r} (missing values are written '?' or NaN)"
+            )
+        out.append(value)
+    row = np.asarray(out, dtype=np.float64)
+    if row.size and np.isnan(row).all():
+        raise TimeSeriesFormatError(path, lineno, "a dimension has only missing values")
+    return row
 
 
 def _header_flag(header: dict[str, str], key: str, path: Path, default: bool) -> bool:

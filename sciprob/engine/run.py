@@ -104,17 +104,19 @@ def resolve_executor(executor: str | None, workers: int | None, n_units: int) ->
 
 
 def _resolve_device(spec: Any, device: str) -> Any:
+    """Return the torch device to use: ``auto`` falls back to what the experiment supports."""
     from sciprob.runtime.device import resolve_device
 
-    torch_device = resolve_device(device)
-    if torch_device.type not in spec.devices:
-        if device == "auto":
-            import torch
-
-            return torch.device(spec.devices[0])
+    wanted = str(device).split(":")[0]
+    if device != "auto" and wanted in ("cpu", "cuda") and wanted not in spec.devices:
         raise ConfigError(
             f"experiment {spec.name!r} runs on {' and '.join(spec.devices)} only; got `--device {device}`"
         )
+    torch_device = resolve_device(device)
+    if torch_device.type not in spec.devices:
+        import torch
+
+        return torch.device(spec.devices[0])
     return torch_device
 
 

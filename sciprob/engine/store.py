@@ -50,7 +50,8 @@ def check_out_dir(out: Any) -> Path:
     probe = path
     while not probe.exists():
         probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
+    # root passes os.access everywhere: a folder with no write bit is read-only by its owner's choice
+    if not os.access(probe, os.W_OK | os.X_OK) or not probe.stat().st_mode & 0o222:
         raise RunFolderError(
             f"`--out` {str(path)!r} cannot be written (no write permission on {str(probe)!r})"
         )

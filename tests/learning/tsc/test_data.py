@@ -92,6 +92,9 @@ def test_root_and_env_come_first(tmp_path, monkeypatch):
         (HEADER + "@data\n1,2,3:4,x5,6:a\n", 8, "non-numeric value 'x5'"),
         (HEADER + "@data\n1,2,3:4,5,6:c\n", 8, "class label 'c'"),
         (HEADER + "@data\n1,2,3:4,5:a\n", 8, "differ in length"),
+        (HEADER + "@data\n1,2,3:4,5,6:a\n1,inf,3:4,5,6:b\n", 9, "infinite value 'inf'"),
+        (HEADER + "@data\n1,2,3:?,?,?:a\n", 8, "only missing values"),
+        (HEADER + "@data\n1,2,3:NaN,NaN,NaN:a\n", 8, "only missing values"),
     ],
 )
 def test_malformed_ts_names_file_and_line(tmp_path, body, line, message):

@@ -13,22 +13,29 @@ def test_tiny_preset_through_the_cli(run_cli):
     assert res.returncode == 0, res.stderr[-3000:]
     results = res.results()
     metrics = results["metrics"]
-    for ds in ("GunPoint", "ItalyPowerDemand"):
-        for model in ("fcn", "mlp"):
-            assert 0.0 <= metrics[f"accuracy/{ds}/{model}"] <= 1.0
-            assert metrics[f"accuracy_std/{ds}/{model}"] == 0.0  # one run
-    assert results["anchors"]["accuracy/GunPoint/fcn"]["value"] == 1.0
+    units = [json.loads(p.read_text()) for p in (res.out / "units").glob("*.json")]
+    assert sorted((u["key"]["dataset"], u["key"]["model"]) for u in units) == sorted(
+        (d, m) for d in ("GunPoint", "ItalyPowerDemand") for m in ("fcn", "mlp")
+    )
     report = (res.out / "report.md").read_text()
+    for unit in units:
+        ds, model = unit["key"]["dataset"], unit["key"]["model"]
+        acc = metrics[f"accuracy/{ds}/{model}"]
+        assert acc == unit["result"]["metrics"]["accuracy"]  # one run: the mean is that run's value
+        assert abs(acc * 40 - round(acc * 40)) < 1e-9  # counted over exactly the 40 test cases kept
+        assert f"accuracy_std/{ds}/{model}" not in metrics  # one run has no spread
+        anchor = results["anchors"].get(f"accuracy/{ds}/{model}")
+        if anchor is not None:  # the table shows the gap computed from this run and the review's value
+            assert f"{100 * (acc - anchor['value']):+.2f}" in report
     assert "Test accuracy" in report and "Reduced training" in report
     for png in ("cam.png", "critical_difference.png", "training_curves.png"):
         assert (res.out / png).stat().st_size > 1000
-    progress = json.loads((res.out / "tsc_progress.json").read_text())
-    assert set(progress) == {f"{d}/{m}/0" for d in ("GunPoint", "ItalyPowerDemand") for m in ("fcn", "mlp")}
 
     # resuming a finished run trains nothing and reproduces the metrics
     again = run_cli("run", "tsc", "--preset", "tiny", "--device", "cpu", "--resume", out="tsc")
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.results()["metrics"] == metrics
+    assert again.results()["invocations"][-1]["units_run"] == 0
     assert "test accuracy" not in again.stderr
 
 
