@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/sparse_speed.py                       # both models, 20 warm-ups, 60 repeats
     python benchmarks/sparse_speed.py --models mlp --repeats 10 --hidden 512
+    python benchmarks/sparse_speed.py --threads 1   # on a loaded machine: no thread oversubscription
 
 Models (the sizes measured in issue 15): an MLP 784-H-H-10 (H = 2048) at batch
 256 and a CNN with convolutions 3-64-128-256-256 on 32×32 images at batch 64.
@@ -85,11 +86,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     bad = [m for m in models if m not in ("mlp", "cnn")]
     if bad:
         parser.error(f"--models: unknown {bad}; choose from mlp, cnn")
+    if args.threads < 0:
+        parser.error(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.warmup} warm-ups, "

@@ -113,6 +113,9 @@ class SparsityConfig:
     latency_batch: int = param(512, "batch of the latency measurement")
     latency_warmup: int = param(20, "warm-up forwards per variant")
     latency_repeats: int = param(60, "interleaved timed forwards per variant")
+    latency_threads: int = param(
+        1, "torch threads while timing (1 avoids oversubscription by parallel units)"
+    )
     tolerance: float = param(
         0.01, "accuracy loss (fraction) allowed by PPE and the verdicts (0.01 = 1 point)"
     )
@@ -140,6 +143,8 @@ class SparsityConfig:
             raise ValueError(f"`rewind_epochs` must lie in [0, epochs), got {self.rewind_epochs!r}")
         if self.latency_batch < 1 or self.latency_repeats < 1 or self.latency_warmup < 0:
             raise ValueError("`latency_batch` and `latency_repeats` must be >= 1, `latency_warmup` >= 0")
+        if self.latency_threads < 1:
+            raise ValueError(f"`latency_threads` must be >= 1, got {self.latency_threads!r}")
         if not 0.0 <= self.tolerance < 1.0:
             raise ValueError(f"`tolerance` must lie in [0, 1), got {self.tolerance!r}")
 
@@ -421,7 +426,12 @@ def _latency_unit(cfg: SparsityConfig, unit: UnitContext) -> UnitResult:
     model = unit.key["model"]
     variants = _latency_variants(cfg, model)
     x = torch.rand(cfg.latency_batch, 1, 8, 8, generator=unit.generator("cpu"))
-    med = compare_latency(variants, x, warmup=cfg.latency_warmup, repeats=cfg.latency_repeats)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.latency_threads)
+    try:
+        med = compare_latency(variants, x, warmup=cfg.latency_warmup, repeats=cfg.latency_repeats)
+    finally:
+        torch.set_num_threads(threads)
     timings = {f"latency_ms/{model}/{k}": 1e3 * v for k, v in med.items()}
     timings.update({f"latency_ratio/{model}/{k}": v / med["dense"] for k, v in med.items() if k != "dense"})
     return UnitResult(timings=timings)
