@@ -1,4 +1,4 @@
-"""The ``sciprob`` command line: ``list``, ``show``, ``run`` and ``tour``.
+"""The ``sciprob`` command line: ``list``, ``show``, ``run``, ``report``, ``tour`` and ``exsum serve``.
 
 User errors (unknown experiment, preset or ``--set`` key, a value of the wrong
 type, a bad device) print one line starting with ``error:`` and exit with
@@ -185,6 +185,28 @@ def tour_command(
     typer.echo(f"tour report: {report}")
     if not all(r["ok"] for r in rows):
         raise typer.Exit(1)
+
+
+exsum_app = typer.Typer(help="ExSum explanation summaries: the browser GUI.", no_args_is_help=True)
+app.add_typer(exsum_app, name="exsum")
+
+
+@exsum_app.command("serve")
+def exsum_serve_command(
+    rules_file: Annotated[Path, typer.Argument(help="Rule file (JSON or TOML) saved with its FEU data.")],
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 8000,
+) -> None:
+    """Serve the ExSum GUI for RULES_FILE on http://127.0.0.1:PORT until interrupted."""
+    if not 0 < port < 65536:
+        _fail(f"`--port` must lie in 1..65535, got {port}")
+    if not rules_file.is_file():
+        _fail(f"rule file {str(rules_file)!r} does not exist")
+    from sciprob.theory.exsum.server import serve
+
+    try:
+        serve(rules_file, port=port)
+    except (*_user_errors(), OSError) as exc:
+        _fail(str(exc).splitlines()[0])
 
 
 def main() -> None:
