@@ -62,3 +62,20 @@ def test_set_option_needs_equals():
 def test_json_round_trip(lr, width, sizes):
     cfg = Outer(lr=lr, sizes=tuple(sizes), inner=Inner(width))
     assert config_from_dict(Outer, config_to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "NaN", "Infinity"])
+def test_non_finite_numbers_are_refused_naming_the_key(text):
+    with pytest.raises(ConfigError, match="`lr` must be a finite number"):
+        apply_overrides(Outer(), {"lr": text})
+    with pytest.raises(ConfigError, match="finite"):
+        apply_overrides(Outer(), {"lr": float(text)})  # presets pass typed values: same rule
+
+
+def test_run_seeds_outside_32_bits_are_refused():
+    from sciprob.engine.run import check_seed
+
+    assert check_seed(2**32 - 1) == 2**32 - 1
+    for bad in (2**32, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="--seed"):
+            check_seed(bad)
