@@ -124,7 +124,10 @@ class ProgressBar:
             self._progress.update(self._task, advance=advance, metrics=text)
         elif self.n % self.log_every == 0 or self.n == self.total:
             rate = self.n / max(time.perf_counter() - self._start, 1e-9)
-            self._logger.info("%s %d/%d (%.3g it/s) %s", self.description, self.n, self.total, rate, text)
+            eta = (self.total - self.n) / rate if rate > 0 else math.inf
+            self._logger.info(
+                "%s %d/%d (%.3g it/s, eta %.0f s) %s", self.description, self.n, self.total, rate, eta, text
+            )
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:

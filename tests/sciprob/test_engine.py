@@ -254,6 +254,15 @@ def test_outputs_get_the_umask_mode(tmp_path):
         assert stat.S_IMODE((tmp_path / "a" / name).stat().st_mode) == expected
 
 
+def test_resume_without_out_never_picks_another_presets_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    quick = run_experiment("test-grid", device="cpu", executor="serial").out_dir
+    paper = run_experiment("test-grid", preset="paper", device="cpu", executor="serial", resume=True).out_dir
+    assert paper != quick and json.loads((paper / "run.json").read_text())["preset"] == "paper"
+    again = run_experiment("test-grid", device="cpu", executor="serial", resume=True)
+    assert again.out_dir == quick and again.results["invocations"][-1]["units_run"] == 0
+
+
 def test_unit_hash_changes_with_every_part():
     base = unit_hash("x", {"a": 1}, 0, {"k": 1})
     assert (
