@@ -275,6 +275,18 @@ class GPIDEEncoder(HistoryEncoder):
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
 
+    def _time_weights(self, length: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """Lower-triangular weights of the summation then smoothing heads, (heads, L, L), cached."""
+        key = (length, str(device), dtype)
+        cache = self.__dict__.setdefault("_weights_cache", {})
+        if key not in cache:
+            ones = torch.tril(torch.ones(length, length, device=device))
+            parts = [ones.expand(self.config.n_summation, length, length)]
+            if self.config.es_alphas:
+                parts.append(_smoothing_weights(self.config.es_alphas, length, device))
+            cache[key] = torch.cat(parts).to(dtype).contiguous()
+        return cache[key]
+
     @staticmethod
     def _norm(layer: nn.BatchNorm1d, x: Tensor) -> Tensor:
         return layer(x.reshape(-1, x.shape[-1])).reshape(x.shape)
@@ -291,14 +303,18 @@ class GPIDEEncoder(HistoryEncoder):
         heads = []
         if self.config.n_attention:
             qkv = self.attn_proj(self.attn_norm(u)).view(b, length, 3, self.config.n_attention, d)
-            q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))  # (b, heads, L, d)
-            heads.append(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2))
-        if self.sum_proj is not None:
-            heads.append(torch.cumsum(self.sum_proj(u).view(b, length, -1, d), 1))
-        if self.es_proj is not None:
-            w = _smoothing_weights(self.config.es_alphas, length, u.device)  # (h, L, L)
-            v = self.es_proj(u).view(b, length, -1, d)
-            heads.append(torch.einsum("htj,bjhd->bthd", w, v))
+            q, k, v = (qkv[:, :, i].transpose(1, 2).float() for i in range(3))  # (b, heads, L, d)
+            # float32 even under autocast: the CPU flash kernel's bfloat16 backward is ~8x slower
+            with torch.autocast(u.device.type, enabled=False):
+                att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            heads.append(att.transpose(1, 2).to(u.dtype))
+        if self.sum_proj is not None or self.es_proj is not None:
+            # summation and smoothing heads share one (heads, L, L) weight tensor, built once per length
+            v = torch.cat([p(u) for p in (self.sum_proj, self.es_proj) if p is not None], -1)
+            w = self._time_weights(length, u.device, u.dtype)  # (h, L, L)
+            v = v.view(b, length, -1, d).permute(2, 1, 0, 3).reshape(w.shape[0], length, b * d)
+            z = torch.bmm(w, v).view(w.shape[0], length, b, d).permute(2, 1, 0, 3)  # (b, L, h, d)
+            heads.append(z)
         z = self._norm(self.head_norm, torch.cat(heads, 2).reshape(b, length, -1))
         z = self.decoder_fc(z)
         if self.decoder_proj is not None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -67,6 +68,10 @@ class SACConfig:
         Transitions collected with uniform random actions before learning.
     gradient_steps : float
         Gradient steps per collected transition (1 in [1]_ and SB3).
+    precision : {"float32", "bfloat16"}
+        ``"bfloat16"`` runs the update's matrix products under bfloat16 autocast
+        (parameters, optimiser states, attention, Q-values and log-probabilities
+        stay float32); about 3x faster matrix products on CPUs with AVX-512 BF16.
     """
 
     gamma: float = 0.95
@@ -81,6 +86,7 @@ class SACConfig:
     buffer_size: int = 1_000_000
     learning_starts: int = 1000
     gradient_steps: float = 1.0
+    precision: Literal["float32", "bfloat16"] = "float32"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.gamma < 1.0:
@@ -89,6 +95,8 @@ class SACConfig:
             raise ValueError(f"`tau` must lie in (0, 1], got {self.tau}")
         if self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"`batch_size` and `lr` must be positive, got {self.batch_size}, {self.lr}")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"`precision` must be 'float32' or 'bfloat16', got {self.precision!r}")
         if self.buffer_size < 1 or self.learning_starts < 0 or not self.gradient_steps >= 0:
             raise ValueError(
                 f"`buffer_size` must be >= 1, `learning_starts` and `gradient_steps` >= 0, got "
@@ -143,7 +151,8 @@ class Actor(nn.Module):
         elif not isinstance(self.encoder, NoHistoryEncoder):
             x = torch.cat([x, obs], -1)
         h = F.relu(self.trunk(x)) if len(self.trunk) else x
-        mean, log_std = self.head(h).chunk(2, -1)
+        with torch.autocast(h.device.type, enabled=False):  # the Gaussian's parameters in float32
+            mean, log_std = self.head(h.float()).chunk(2, -1)
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(
@@ -192,7 +201,10 @@ class Critic(nn.Module):
             x = torch.cat([encoding, F.relu(self.embed(torch.cat([obs, action], -1)))], -1)
         else:
             x = torch.cat([encoding, action], -1)
-        return self.q(x).squeeze(-1)
+        h = self.q[:-1](x)
+        # the last layer runs in float32 under autocast: Q-values and TD targets keep full precision
+        with torch.autocast(h.device.type, enabled=False):
+            return self.q[-1](h.float()).squeeze(-1)
 
 
 class SACNetworks(nn.Module):
@@ -261,6 +273,12 @@ class SACNetworks(nn.Module):
             ``train/critic_loss``, ``train/actor_loss``, ``train/alpha_loss``, ``train/alpha``
             (detached tensors: reading them with ``float`` synchronises, so callers do it rarely).
         """
+        if self.config.precision == "bfloat16":
+            with torch.autocast(batch.obs.device.type, dtype=torch.bfloat16):
+                return self._update(batch, generator)
+        return self._update(batch, generator)
+
+    def _update(self, batch: SequenceBatch, generator: torch.Generator | None) -> dict[str, Tensor]:
         cfg = self.config
         obs, pa, pr, mask = batch.obs, batch.prev_actions, batch.prev_rewards, batch.mask
         alpha = self.log_alpha.exp().detach()
