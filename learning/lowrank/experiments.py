@@ -522,3 +522,7 @@ def _notes(
         "1173/1203/2641/0/0, ReLoRA 5693/5723/6050/4884/4942, LoRA 7680/7680/7681/7680/7680; the table "
         "gives this run's counts."
     )
+
+
+# Registers ``relora-scaling`` (the catalog maps it to this module); it builds on train_method above.
+from sciprob.learning.lowrank import scaling as _scaling  # noqa: E402, F401
