@@ -106,6 +106,7 @@ def test_batched_env_matches_sync_vector_env(name, params):
     assert type(batched).__name__.startswith("Batched")
     o1, _ = sync.reset(seed=11)
     o2, _ = batched.reset(seed=11)
+    # exact by construction: the same element-wise IEEE operations per system, batched or not
     np.testing.assert_array_equal(o1, o2)
     rng = np.random.default_rng(0)
     for _ in range(230):  # crosses two autoresets
@@ -162,7 +163,7 @@ def test_navigation_static_friction_holds_a_weak_push():
     env.reset(seed=0, options={"task": [0.25, 0.5, 35.0]})  # mu_s m = 8.75 N > 5 N
     for _ in range(20):
         obs, *_ = env.step(np.array([0.5, -0.5], np.float32))
-    np.testing.assert_array_equal(obs[:2], 0.0)
+    np.testing.assert_array_equal(obs[:2], 0.0)  # exact: static friction zeroes the velocity
     env.reset(seed=0, options={"task": [0.0, 0.0, 20.0]})  # frictionless: it moves
     obs, *_ = env.step(np.array([0.5, 0.0], np.float32))
     obs, *_ = env.step(np.array([0.5, 0.0], np.float32))

@@ -33,6 +33,7 @@ def test_masks_follow_the_v5_observation_structure(task):
     for kind in ("P", "V"):
         env = gym.make(f"sciprob/{task}-{kind}-v0")
         obs, _ = env.reset(seed=3)
+        # exact: the same deterministic simulation from the same seed, only indexed
         np.testing.assert_array_equal(obs, obs_full[mask_indices(task, kind)])
         action = np.full(env.action_space.shape, 0.3, env.action_space.dtype)
         np.testing.assert_array_equal(env.step(action)[0], full.step(action)[0][mask_indices(task, kind)])
