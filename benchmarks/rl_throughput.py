@@ -26,6 +26,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -197,10 +198,10 @@ def history_update_rows(seconds: float, repeats: int, bf16: bool) -> None:
             cases["sciprob-bf16"] = fast
         rates = _interleaved(cases, seconds, repeats)
         ratio = statistics.median(a / b for a, b in zip(rates["sciprob"], rates["plain"], strict=True))
+        med = {k: statistics.median(v) for k, v in rates.items()}
         line = (
-            f"{name.upper()} update steps/s (batch 32 x window 100): sciprob "
-            f"{statistics.median(rates['sciprob']):.1f}, plain reference {statistics.median(rates['plain']):.1f}, "
-            f"ratio {ratio:.2f}x"
+            f"{name.upper()} update steps/s (batch 32 x window 100): sciprob {med['sciprob']:.1f}, "
+            f"plain reference {med['plain']:.1f}, ratio {ratio:.2f}x"
         )
         if bf16:
             r16 = statistics.median(a / b for a, b in zip(rates["sciprob-bf16"], rates["plain"], strict=True))
@@ -208,7 +209,7 @@ def history_update_rows(seconds: float, repeats: int, bf16: bool) -> None:
         print(line + (" (target >= 3x)" if name == "gpide" else ""), flush=True)
 
 
-def sac_rows(seconds: float, repeats: int, batch: int) -> None:
+def sac_rows(seconds: float, repeats: int, batch: int, bf16: bool) -> None:
     try:
         from stable_baselines3 import SAC
     except ImportError as exc:  # benchmark-only dependency
@@ -226,6 +227,12 @@ def sac_rows(seconds: float, repeats: int, batch: int) -> None:
     )
     with isolated_rng(0):
         net = SACNetworks(obs_dim, act_dim, lambda: make_encoder("none", obs_dim, act_dim), cfg)
+        net16 = SACNetworks(
+            obs_dim,
+            act_dim,
+            lambda: make_encoder("none", obs_dim, act_dim),
+            replace(cfg, precision="bfloat16"),
+        )
     buf, rng, gen = _buffer(obs_dim, act_dim), np.random.default_rng(0), torch.Generator().manual_seed(0)
     model = SAC(
         "MlpPolicy",
@@ -240,21 +247,23 @@ def sac_rows(seconds: float, repeats: int, batch: int) -> None:
     )
     model.learn(total_timesteps=2000)  # fills the buffer with random actions, no training
     chunk = 20
-    rates = _interleaved(
-        {
-            "sciprob": lambda: net.update(buf.sample(batch, 1, rng), gen),
-            "sb3": lambda: model.train(gradient_steps=chunk, batch_size=batch),
-        },
-        seconds,
-        repeats,
-        chunks={"sb3": chunk},
-    )
+    cases = {
+        "sciprob": lambda: net.update(buf.sample(batch, 1, rng), gen),
+        "sb3": lambda: model.train(gradient_steps=chunk, batch_size=batch),
+    }
+    if bf16:
+        cases["sciprob-bf16"] = lambda: net16.update(buf.sample(batch, 1, rng), gen)
+    rates = _interleaved(cases, seconds, repeats, chunks={"sb3": chunk})
+    med = {k: statistics.median(v) for k, v in rates.items()}
     ratio = statistics.median(a / b for a, b in zip(rates["sciprob"], rates["sb3"], strict=True))
-    print(
-        f"SAC gradient steps/s (MLP [256, 256], batch {batch}): sciprob {statistics.median(rates['sciprob']):,.1f}, "
-        f"Stable-Baselines3 {statistics.median(rates['sb3']):,.1f}, ratio {ratio:.2f}x (target >= 1.5x)",
-        flush=True,
+    line = (
+        f"SAC gradient steps/s (MLP [256, 256], batch {batch}): sciprob {med['sciprob']:,.1f}, "
+        f"Stable-Baselines3 {med['sb3']:,.1f}, ratio {ratio:.2f}x"
     )
+    if bf16:
+        r16 = statistics.median(a / b for a, b in zip(rates["sciprob-bf16"], rates["sb3"], strict=True))
+        line += f"; bf16 autocast {med['sciprob-bf16']:,.1f} ({r16:.2f}x)"
+    print(line + " (target >= 1.5x)", flush=True)
 
 
 def main() -> None:
@@ -277,7 +286,7 @@ def main() -> None:
             flush=True,
         )
     if args.only in (None, "sac"):
-        sac_rows(args.seconds, args.repeats, args.batch)
+        sac_rows(args.seconds, args.repeats, args.batch, args.bf16)
     if args.only in (None, "history"):
         history_update_rows(args.seconds, args.repeats, args.bf16)
 
