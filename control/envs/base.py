@@ -163,6 +163,7 @@ class TrackingDynamics(ABC):
     PID: PIDSpec = PIDSpec((0,), (1,), 1.0)
     POSITIVE: tuple[str, ...] = ()
     NONNEGATIVE: tuple[str, ...] = ()
+    TASK_POSITIVE: tuple[int, ...] = ()  # entries of `options["task"]` that must be > 0 (masses)
 
     def __init__(
         self,
@@ -258,6 +259,11 @@ class TrackingDynamics(ABC):
             raise ValueError(f"`options['task']` of {self.NAME} needs {size} values, got {task.size}")
         if not np.all(np.isfinite(task)):
             raise ValueError(f"`options['task']` of {self.NAME} must be finite, got {task}")
+        if self.TASK_POSITIVE and np.any(task[list(self.TASK_POSITIVE)] <= 0):
+            raise ValueError(
+                f"`options['task']` of {self.NAME} needs positive masses at "
+                f"{list(self.TASK_POSITIVE)}, got {task}"
+            )
         return task
 
     def options_targets(self, options: Mapping[str, Any] | None, n_targets: int) -> np.ndarray | None:

@@ -33,6 +33,7 @@ class NavigationDynamics(TrackingDynamics):
     ACT_DIM = 2
     PID = PIDSpec(position=(0, 1), target=(2, 3), dt=DT)
     POSITIVE = ("mass",)
+    TASK_POSITIVE = (2,)
     NONNEGATIVE = ("friction", "kinetic_ratio")
 
     def sample(self, rng: np.random.Generator, options: Mapping[str, Any] | None) -> SystemDraw:

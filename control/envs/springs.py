@@ -46,6 +46,7 @@ class MassSpringDamperDynamics(TrackingDynamics):
     ACT_DIM = 1
     FORCE_SCALE = 10.0
     PID = PIDSpec(position=(0,), target=(1,), dt=DT)
+    TASK_POSITIVE = (2,)
     POSITIVE = ("mass",)
     NONNEGATIVE = ("damping", "stiffness")
 
@@ -91,6 +92,7 @@ class DoubleMassSpringDamperDynamics(TrackingDynamics):
     FORCE_SCALE = 30.0
     MAX_TARGETS = 2
     PID = PIDSpec(position=(0, 1), target=(2, 3), dt=DT)
+    TASK_POSITIVE = (6, 7)
     POSITIVE = ("mass",)
     NONNEGATIVE = ("damping", "stiffness")
 

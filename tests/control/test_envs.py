@@ -73,6 +73,9 @@ def test_physically_invalid_parameters_are_errors():
         gym.make(ENV_IDS["MassSpringDamper"], params=ranges)
     with pytest.raises(ValueError, match=r"`params\['damping'\]`.*>= 0"):
         springs.MassSpringDamperEnv({"damping": (-1, 4), "stiffness": (1, 2), "mass": (1, 2)})
+    env = springs.MassSpringDamperEnv()
+    with pytest.raises(ValueError, match="positive masses"):
+        env.reset(seed=0, options={"task": [4.0, 2.0, 0.0]})
     with pytest.raises(ValueError, match="finite"):
         springs.MassSpringDamperEnv({"damping": (1, 4), "stiffness": (1, float("nan")), "mass": (1, 2)})
     with pytest.raises(ValueError, match=r"`params\['mass'\]`"):
