@@ -312,6 +312,7 @@ def _plot(ctx: RunContext, domain: str, fig_data: dict[str, Any]) -> None:
     presets={
         "tiny": {
             "mlp_epochs": 40,
+            "ig_steps": 10,
             "fcn_epochs": 2,
             "max_series": 12,
             "stride": 10,

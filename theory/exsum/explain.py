@@ -87,11 +87,17 @@ def explain(
         if method == "integrated_gradients":
             attr = ca.IntegratedGradients(model).attribute(x, baselines=base, target=tgt, n_steps=n_steps)
         elif method == "saliency":
-            attr = ca.Saliency(model).attribute(x, target=tgt, abs=True)
-        elif method == "kernel_shap":
-            attr = ca.KernelShap(model).attribute(x, baselines=base, target=tgt, n_samples=n_samples)
-        else:
-            attr = ca.Lime(model).attribute(x, baselines=base, target=tgt, n_samples=n_samples)
+            attr = ca.Saliency(model).attribute(x.clone().requires_grad_(True), target=tgt, abs=True)
+        else:  # one surrogate fit per example, as Captum recommends
+            algo = ca.KernelShap(model) if method == "kernel_shap" else ca.Lime(model)
+            attr = torch.cat(
+                [
+                    algo.attribute(
+                        x[i : i + 1], baselines=base[i : i + 1], target=tgt[i : i + 1], n_samples=n_samples
+                    )
+                    for i in range(x.shape[0])
+                ]
+            )
     finally:
         model.train(was_training)
     return attr.detach().cpu().numpy().astype(np.float64)
