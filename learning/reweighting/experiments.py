@@ -46,6 +46,9 @@ class FaMUSNoiseConfig:
     famus_k: int = param(1, "FaMUS target layers K on the 4-layer digits CNN (paper: 4 of WRN-28-10's 29)")
     ucr_famus_k: int = param(2, "FaMUS target layers K on the 7-layer FCN")
     famus_scope: Literal["all", "last"] = param("all", "FaMUS samplers: 'all' (paper) or 'last' (released)")
+    famus_gate: Literal["released", "kept_only"] = param(
+        "released", "FaMUS gating of rejected layers: 'released' ((1-act)*grad.detach()) or 'kept_only'"
+    )
     diag_batches: int = param(8, "batches for the meta-gradient cosine and variance")
     max_train: int | None = param(None, "cap on training examples (tests)")
     data_seed: int = param(0, "seed of the split and the noise draw, shared by every method of a run")
@@ -187,8 +190,9 @@ def _units(cfg: FaMUSNoiseConfig) -> list[dict]:
             "datasets": ("digits", "JapaneseVowels"),
             "noises": ("sym60",),
             "seeds": 1,
-            "epochs": 12,
-            "ucr_epochs": 15,
+            "epochs": 30,
+            "max_train": 500,
+            "ucr_epochs": 10,
             "diag_batches": 4,
         },
         "paper": {},
@@ -239,7 +243,11 @@ def run_unit(cfg: FaMUSNoiseConfig, unit: UnitContext) -> UnitResult:
             weighting = MetaWeightNet().to(dev)
         elif method.startswith("l2rw"):
             weighting = LearningToReweight()
-        famus = FaMUS(model, k=famus_k, scope=cfg.famus_scope).to(dev) if method.endswith("_famus") else None
+        famus = (
+            FaMUS(model, k=famus_k, scope=cfg.famus_scope, gate=cfg.famus_gate).to(dev)
+            if method.endswith("_famus")
+            else None
+        )
         trainer = MetaReweightTrainer(model, opt, weighting, famus=famus, generator=gen)
         result = trainer.fit(
             X, y, Xm, ym, epochs=epochs, batch_size=bs, meta_batch_size=100, eval_data=(Xt, yt),

@@ -157,6 +157,12 @@ class FaMUS(nn.Module):
         Sampler SGD learning rate (paper: 0.1, momentum 0.9).
     momentum : float, default=0.9
         Sampler SGD momentum.
+    gate : {"released", "kept_only"}, default="released"
+        ``"released"``: rejected layers step with ``(1 - act) * grad.detach()``,
+        so the samplers also learn from them, at the price of a clean-set
+        backward through every layer. ``"kept_only"``: rejected layers step
+        with ``grad.detach()`` (the paper's :math:`g'` sums over kept layers
+        only) and the clean-set backward stops at the lowest kept layer.
 
     Attributes
     ----------
@@ -183,12 +189,16 @@ class FaMUS(nn.Module):
         last_layers: int = 6,
         lr: float = 0.1,
         momentum: float = 0.9,
+        gate: Literal["released", "kept_only"] = "released",
     ) -> None:
         super().__init__()
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"`k` must be a positive integer number of layers, got {k!r}")
         if scope not in ("all", "last"):
             raise ValueError(f"`scope` must be 'all' or 'last', got {scope!r}")
+        if gate not in ("released", "kept_only"):
+            raise ValueError(f"`gate` must be 'released' or 'kept_only', got {gate!r}")
+        self.gate = gate
         if not temperature > 0:
             raise ValueError(f"`temperature` must be positive, got {temperature!r}")
         self.layers = famus_layers(model)

@@ -330,8 +330,10 @@ class MetaReweightTrainer:
                 for name in layer.params:
                     if kept[i]:
                         step = g[name] if act is None else act * g[name]
-                    else:  # FaMUS: no second-order term through this layer
-                        step = g[name].detach() if act is None else (1.0 - act) * g[name].detach()
+                    elif act is None or self.famus.gate == "kept_only":
+                        step = g[name].detach()  # FaMUS: no second-order term through this layer
+                    else:  # the released gating: the sampler still learns from a rejected layer
+                        step = (1.0 - act) * g[name].detach()
                     new[name] = params[name] - alpha * step
             meta_loss = F.cross_entropy(functional_call(model, new, (x_meta,)), y_meta)
             total = meta_loss
