@@ -41,7 +41,7 @@ def _accuracy_table(model: str, acc: dict, spread: dict, methods: list[str], gri
             key = (model, method, s)
             if key in acc:
                 sd = spread.get(key)
-                cells.append(_pct(acc[key]) + (f" ± {100 * sd:.2f}" if sd else ""))
+                cells.append(_pct(acc[key]) + (f" ± {100 * sd:.2f}" if sd is not None else ""))
             else:
                 cells.append("")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
@@ -292,8 +292,7 @@ def combine_sparsity(cfg: Any, results: list, ctx: Any) -> dict[str, float]:
             notes.append(
                 f"\nStructured pruning of {_fmt(100 * cfg.channel_ratio)} % of the channels of the {model}, "
                 f"after fine-tuning: {_pct(acc[key])} % vs dense {_pct(acc[(model, 'dense', 0.0)])} % "
-                f"({100 * gap:+.2f} "
-                f"points below dense: {within} {100 * cfg.tolerance:g} point)."
+                f"(dense minus structured: {100 * gap:+.2f} points, {within} {100 * cfg.tolerance:g} point)."
             )
     ctx.note("\n".join(notes))
     ctx.note(
