@@ -12,6 +12,7 @@ map                           dim z   fields
 :class:`SoftplusConstant`     1       kappa = softplus(z), f = 1, u(-1) = 0, u(1) = 0.5
 :class:`ChebyshevSoftplus`    7       kappa = softplus(sum_i z_i T_i(x)) + 1, f = z_5, u(1) = z_6
 :class:`CosineExpansion2D`    8       kappa = exp(sum_k z_k a_k(x, y)), f = 10, g = 0
+:class:`ObservationMapCoefficients`  7  kappa = softplus(sum z_i T_i) + 1, f = z_4, u(-1), u(1) = z_5, z_6
 ============================  ======  ===================================================
 """
 
@@ -228,3 +229,39 @@ class CosineExpansion2D(CoefficientMap):
         return Fields(
             kappa, forcing, torch.zeros(batch, self.bc_coordinates.shape[0], dtype=z.dtype, device=z.device)
         )
+
+
+class ObservationMapCoefficients(CoefficientMap):
+    r"""The paper's observation-map (inverse) 1D set-up, every parameter uniform.
+
+    :math:`\kappa(x) = \mathrm{softplus}(\sum_{i<4} z_i T_i(x)) + 1` with
+    :math:`z_{0:4} \sim U(-1, 1)^4`, :math:`f = z_4 \sim U(1, 5)`,
+    :math:`u(-1) = z_5 \sim U(-0.5, 0.5)`, :math:`u(1) = z_6 \sim U(-0.5, 0.5)`
+    (official code, ``apps/poisson1DObsMapInvLik``: 100 elements, dimK = 4). The
+    references do not give that app's bijector; the ``softplus + 1`` of the
+    nonlinear app is used (it keeps :math:`\kappa \geq 1`).
+    """
+
+    n_kappa = 4
+    dim_z = 7
+
+    def __init__(self, cell_midpoints: Tensor, bc_coordinates: Tensor) -> None:
+        super().__init__(cell_midpoints, bc_coordinates)
+        self.register_buffer("basis", chebyshev(cell_midpoints[:, 0], self.n_kappa))
+
+    def bounds(self) -> tuple[Tensor, Tensor]:
+        """Lower and upper ends of the uniform prior, each of shape (7,)."""
+        opts = dict(dtype=self.cell_midpoints.dtype, device=self.cell_midpoints.device)
+        low = torch.tensor([-1.0] * self.n_kappa + [1.0, -0.5, -0.5], **opts)
+        high = torch.tensor([1.0] * self.n_kappa + [5.0, 0.5, 0.5], **opts)
+        return low, high
+
+    def prior(self) -> dist.TorchDistribution:  # noqa: D102
+        low, high = self.bounds()
+        return dist.Uniform(low, high, validate_args=False).to_event(1)
+
+    def fields(self, z: Tensor) -> Fields:  # noqa: D102
+        kappa = F.softplus(z[:, : self.n_kappa] @ self.basis.T) + 1.0
+        right = (self.bc_coordinates[:, 0] > 0).to(z.dtype)
+        bc = z[:, 5:6] * (1 - right) + z[:, 6:7] * right
+        return Fields(kappa, z[:, self.n_kappa], bc)

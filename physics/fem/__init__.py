@@ -12,6 +12,7 @@ import dolfinx  # noqa: F401
 from sciprob.physics.fem.parametric import (
     LinearPoisson1D,
     NonlinearPoisson1D,
+    ObservationMapPoisson1D,
     ParametricPoissonProblem,
     Poisson2D,
 )
@@ -20,6 +21,7 @@ from sciprob.physics.fem.poisson import PoissonSolution, solve_manufactured_pois
 __all__ = [
     "LinearPoisson1D",
     "NonlinearPoisson1D",
+    "ObservationMapPoisson1D",
     "ParametricPoissonProblem",
     "Poisson2D",
     "PoissonSolution",

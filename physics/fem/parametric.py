@@ -362,3 +362,25 @@ class Poisson2D(ParametricPoissonProblem):
         msh = mesh.create_unit_square(MPI.COMM_SELF, n, n, mesh.CellType.triangle)
         sides = lambda x: np.isclose(x[0], 0.0) | np.isclose(x[0], 1.0)  # noqa: E731
         super().__init__(msh, sides, CosineExpansion2D, "linear")
+
+
+class ObservationMapPoisson1D(ParametricPoissonProblem):
+    """The paper's observation-map problem: 100 P1 elements on [-1, 1], linear flux, 7 uniform parameters.
+
+    ``-(kappa u')' = f``, ``u(-1) = z_5``, ``u(1) = z_6`` (see
+    :class:`sciprob.physics.coefficients.ObservationMapCoefficients`). Linear in
+    ``u``, so :class:`sciprob.physics.inverse.LinearSolver` solves it exactly in torch.
+
+    Parameters
+    ----------
+    n_cells : int, default=100
+        Number of elements (>= 2).
+    """
+
+    def __init__(self, n_cells: int = 100) -> None:
+        from sciprob.physics.coefficients import ObservationMapCoefficients
+
+        n = _check_cells("n_cells", n_cells)
+        msh = mesh.create_interval(MPI.COMM_SELF, n, [-1.0, 1.0])
+        ends = lambda x: np.isclose(np.abs(x[0]), 1.0)  # noqa: E731
+        super().__init__(msh, ends, ObservationMapCoefficients, "linear")

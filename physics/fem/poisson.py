@@ -85,9 +85,7 @@ def solve_manufactured_poisson(n: int, degree: int = 1, *, comm=MPI.COMM_WORLD) 
     msh = mesh.create_unit_square(comm, int(n), int(n), mesh.CellType.triangle)
     V = fem.functionspace(msh, ("Lagrange", int(degree)))
     tdim = msh.topology.dim
-    facets = mesh.locate_entities_boundary(
-        msh, dim=tdim - 1, marker=lambda x: np.full(x.shape[1], True)
-    )
+    facets = mesh.locate_entities_boundary(msh, dim=tdim - 1, marker=lambda x: np.full(x.shape[1], True))
     dofs = fem.locate_dofs_topological(V=V, entity_dim=tdim - 1, entities=facets)
     bc = fem.dirichletbc(value=0.0, dofs=dofs, V=V)
 
