@@ -11,6 +11,12 @@ small CNN, for SGD with momentum, Adam, Adagrad and RMSprop, each wrapped in
 * robustness: the fraction of a grid of learning rates x initialisation
   scales x starts that reaches the target, and the test accuracy of the CNN
   trained on labels with 20% noise.
+
+Units: one per (problem, optimizer); ``digits`` adds the units
+``digits``/``digits_noisy``. A unit runs all three rules from the same starts
+(toys) or the same initialisation and batches (CNN), drawn from the unit's
+generator, so every rule comparison is paired. The combine step builds the
+figures, tables and the claim-by-claim verdict.
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ import numpy as np
 import torch
 
 from sciprob.config import param
-from sciprob.experiments import RunContext, experiment
+from sciprob.experiments import RunContext, UnitContext, UnitResult, experiment
 from sciprob.learning.optim.report import claim_summary, loss_curve_figure, robustness_figure, tables
 from sciprob.learning.optim.rules import RULES
 from sciprob.learning.optim.trials import OPTIMIZERS, run_grid, sustained_hit, train_digits
+
+#: memory the grid runs may use: a fraction of this machine's RAM (see ``estimated_bytes``)
+_DIGITS_BYTES = 64 * 2**20  # digits split, the CNN and its optimizer state, with room to spare
 
 TOY_PROBLEMS: tuple[str, ...] = ("logreg", "least_squares", "rosenbrock", "rastrigin", "ackley")
 PROBLEMS: tuple[str, ...] = (*TOY_PROBLEMS, "digits")
@@ -94,6 +103,15 @@ class UpdateRulesConfig:
             raise ValueError(f"`hybrid_g` must lie in [0, 1], got {self.hybrid_g}")
         if self.lr_in < 0:
             raise ValueError(f"`lr_in` must be >= 0, got {self.lr_in}")
+        if not 0.0 < self.convex_tolerance < 1.0:
+            raise ValueError(
+                f"`convex_tolerance` must lie in (0, 1) (a fraction of f(0) - f*), "
+                f"got {self.convex_tolerance}"
+            )
+        if self.cnn_target <= 0:
+            raise ValueError(f"`cnn_target` must be > 0 (a cross-entropy), got {self.cnn_target}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"`momentum` must lie in [0, 1), got {self.momentum}")
         for name, values, high in [("cnn_lrs", self.cnn_lrs, None), ("cnn_lr_outs", self.cnn_lr_outs, 1.0)]:
             if len(values) != len(OPTIMIZERS) or any(v <= 0 or (high and v > high) for v in values):
                 raise ValueError(
@@ -101,6 +119,19 @@ class UpdateRulesConfig:
                 )
         if not 0.0 <= self.label_noise < 0.9:
             raise ValueError(f"`label_noise` must lie in [0, 0.9), got {self.label_noise}")
+
+    def estimated_bytes(self) -> int:
+        """Peak memory of the largest unit, in bytes (the engine refuses configs that do not fit).
+
+        A toy unit holds the float64 loss history ``(steps + 1, n_lr, n_scales, starts)``
+        and, per parameter, the batch of parameters with about six same-sized buffers
+        (gradient, optimizer moments, the wrapper's snapshots), for the largest dimension.
+        """
+        cells = len(self.lrs) * len(self.init_scales) * self.starts
+        toys = [p for p in self.problems if p in TOY_PROBLEMS]
+        dims = [30 + 1 if p == "logreg" else 20 if p == "least_squares" else self.function_dim for p in toys]
+        toy = 8 * cells * (self.steps + 1) + 8 * 8 * cells * max(dims, default=0) if toys else 0
+        return int(max(toy, _DIGITS_BYTES if "digits" in self.problems else 0))
 
 
 def _toy_problem(name: str, cfg: UpdateRulesConfig):
@@ -123,10 +154,81 @@ def _summarise_grid(result, lrs: tuple[float, ...], scale_index: int) -> dict:
         "final_loss": float(final[best]),
         "best_lr": float(lrs[best]),
         "reached": float((result.steps_to_target < result.budget).mean()),
-        "curve": result.curves[best],
-        "heat": (result.steps_to_target < result.budget).mean(-1),  # (n_lr, n_scales)
+        "curve": _jsonable_curve(result.curves[best]),
+        "heat": (result.steps_to_target < result.budget).mean(-1).tolist(),  # (n_lr, n_scales)
         "budget": result.budget,
     }
+
+
+def _jsonable_curve(curve) -> list[float | None]:
+    """Return a loss curve as JSON: non-finite entries (diverged runs) become ``None``, read back as NaN."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(curve, dtype=float)]
+
+
+def _read_curve(curve: list) -> np.ndarray:
+    return np.array([np.inf if v is None else float(v) for v in curve], dtype=float)
+
+
+def update_rules_units(cfg: UpdateRulesConfig) -> list[dict]:
+    """One unit per (problem, optimizer); ``digits`` gives the clean and the noisy-label problem."""
+    problems = [p for p in cfg.problems if p in TOY_PROBLEMS]
+    if "digits" in cfg.problems:
+        problems += ["digits", "digits_noisy"]
+    return [{"problem": p, "optimizer": o} for p in problems for o in cfg.optimizers]
+
+
+def _metric_names(problem: str, opt: str, rule: str, out: dict) -> dict[str, float]:
+    tail = f"{problem}/{opt}/{rule}"
+    metrics: dict[str, float] = {}
+    if problem != "digits_noisy":
+        metrics[f"steps_to_target/{tail}"] = out["steps_to_target"]
+        metrics[f"final_loss/{tail}"] = out["final_loss"]
+    if "accuracy" in out:
+        metrics[f"accuracy/{tail}"] = out["accuracy"]
+    if "heat" in out:
+        metrics[f"lr_robustness/{tail}"] = out["reached"]
+    return metrics
+
+
+def update_rules_combine(
+    cfg: UpdateRulesConfig, results: list[UnitResult], ctx: RunContext
+) -> dict[str, float]:
+    """Merge the units' metrics; build the loss-curve and robustness figures, the tables and the verdict."""
+    done: dict[tuple[str, str, str], dict] = {}
+    metrics: dict[str, float] = {}
+    for res in results:
+        problem, opt = res.key["problem"], res.key["optimizer"]
+        for rule in RULES:
+            out = dict(res.artifacts[rule])
+            out["curve"] = _read_curve(out["curve"])
+            for name in ("steps_to_target", "final_loss", "best_lr", "reached", "accuracy", "target"):
+                if name in out:  # stored as JSON: a diverged run's "inf" comes back as a string
+                    out[name] = float(out[name])
+            done[problem, opt, rule] = out
+        metrics.update(res.metrics)
+        name = f"train_seconds/{problem}"
+        ctx.timings[name] = ctx.timings.get(name, 0.0) + res.timings.get("train_seconds", 0.0)
+    units = [(k["problem"], k["optimizer"], r) for k in update_rules_units(cfg) for r in RULES]
+    problems_run = list(dict.fromkeys(p for p, _, _ in units))
+    ctx.savefig(
+        loss_curve_figure(done, problems_run, cfg.optimizers),
+        "loss_curves.png",
+        "Median loss over starts (toys: at each rule's best learning rate and the default scale; "
+        "digits: training cross-entropy per epoch) against optimiser steps; dashed: target.",
+    )
+    for name in problems_run:
+        if "heat" not in done[name, cfg.optimizers[0], RULES[0]]:
+            continue  # the CNN runs at fixed rates: no learning-rate grid to map
+        ctx.savefig(
+            robustness_figure(done, name, cfg.optimizers, cfg.lrs, cfg.init_scales),
+            f"robustness_{name}.png",
+            f"{name}: fraction of starts reaching the target per learning rate and initialisation scale.",
+        )
+    for title, table in tables(done, units, cfg):
+        ctx.table(title, table)
+    for paragraph in claim_summary(done, units):
+        ctx.note(paragraph)
+    return metrics
 
 
 @experiment(
@@ -155,115 +257,85 @@ def _summarise_grid(result, lrs: tuple[float, ...], scale_index: int) -> dict:
     paper="Kirtas, Passalis, Tefas 2024, Multiplicative update rules for accelerating deep learning "
     "training and increasing robustness (Neurocomputing 576:127352; arXiv 2307.07189)",
     summary="Additive vs multiplicative vs hybrid updates of SGD/Adam/Adagrad/RMSprop: speed and robustness.",
+    units=update_rules_units,
+    combine=update_rules_combine,
+    devices=("cpu",),
 )
-def run(cfg: UpdateRulesConfig, ctx: RunContext) -> dict[str, float]:
-    """Run every (problem, optimizer, rule), then the figures, tables and the verdict on each claim."""
+def run_unit(cfg: UpdateRulesConfig, unit: UnitContext) -> UnitResult:
+    """Run the three rules of one (problem, optimizer) from the same starts; summarise each."""
+    import time
+
     from sciprob.learning.optim.problems import digits_split
-    from sciprob.runtime import ProgressBar, load_checkpoint, save_checkpoint
 
-    toys = [p for p in cfg.problems if p in TOY_PROBLEMS]
-    units = [(p, o, r) for p in toys for o in cfg.optimizers for r in RULES]
-    if "digits" in cfg.problems:
-        units += [(d, o, r) for d in ("digits", "digits_noisy") for o in cfg.optimizers for r in RULES]
-    saved = load_checkpoint(ctx.checkpoint_path) if ctx.resume else None
-    done: dict[tuple[str, str, str], dict] = saved["done"] if saved else {}
-    if done:
-        ctx.log.info("resuming: %d of %d runs already done", len(done), len(units))
+    problem_name, opt = unit.key["problem"], unit.key["optimizer"]
     scale_index = cfg.init_scales.index(cfg.default_scale)
-    scales = torch.tensor(cfg.init_scales)
-    cache: dict[str, object] = {}
-
-    with ProgressBar(len(units), "update-rules") as bar:
-        for key in units:
-            problem_name, opt, rule = key
-            if key in done:
-                bar.update(run="/".join(key), cached=True)
-                continue
-            if problem_name in TOY_PROBLEMS:
-                if problem_name not in cache:
-                    problem = _toy_problem(problem_name, cfg)
-                    gen = torch.Generator().manual_seed(ctx.seed)
-                    starts = problem.initial(scales, (1, len(scales), cfg.starts), gen)
-                    cache[problem_name] = (problem, starts.expand(len(cfg.lrs), -1, -1, -1))
-                problem, theta0 = cache[problem_name]
-                with ctx.timer(f"train_seconds/{problem_name}"):
-                    result = run_grid(
-                        problem,
-                        opt,
-                        rule,
-                        theta0,
-                        cfg.lrs,
-                        scale_index,
-                        cfg.steps,
-                        lr_in=cfg.lr_in,
-                        g=cfg.hybrid_g,
-                        momentum=cfg.momentum,
-                    )
-                done[key] = _summarise_grid(result, cfg.lrs, scale_index) | {"target": problem.target}
-            else:
-                noisy = problem_name == "digits_noisy"
-                if problem_name not in cache:
-                    cache[problem_name] = digits_split(cfg.label_noise if noisy else 0.0, ctx.seed)
-                i = OPTIMIZERS.index(opt)
-                lr_out = cfg.cnn_lr_outs[i] if rule != "additive" else cfg.cnn_lrs[i]
-                with ctx.timer(f"train_seconds/{problem_name}"):
-                    res = train_digits(
-                        opt,
-                        rule,
-                        cfg.cnn_lrs[i],
-                        lr_out,
-                        cache[problem_name],
-                        epochs=cfg.cnn_epochs,
-                        batch_size=cfg.cnn_batch,
-                        lr_in=cfg.lr_in,
-                        g=cfg.hybrid_g,
-                        momentum=cfg.momentum,
-                        seed=ctx.seed,
-                    )
-                budget = cfg.cnn_epochs * res.steps_per_epoch + 1
-                epoch = int(sustained_hit(res.train_loss, cfg.cnn_target))
-                done[key] = {
-                    "steps_to_target": float(
-                        epoch * res.steps_per_epoch if epoch < len(res.train_loss) else budget
-                    ),
-                    "final_loss": float(res.train_loss[-1]),
-                    "accuracy": res.test_accuracy,
-                    "curve": res.train_loss,
-                    "steps_per_epoch": res.steps_per_epoch,
-                    "budget": budget,
-                    "target": cfg.cnn_target,
-                }
-            save_checkpoint(ctx.checkpoint_path, {"done": done})
-            bar.update(run="/".join(key), steps=done[key]["steps_to_target"])
-
+    summaries: dict[str, dict] = {}
+    start = time.perf_counter()
+    if problem_name in TOY_PROBLEMS:
+        problem = _toy_problem(problem_name, cfg)
+        scales = torch.tensor(cfg.init_scales)
+        starts = problem.initial(scales, (1, len(scales), cfg.starts), unit.generator("cpu"))
+        theta0 = starts.expand(len(cfg.lrs), -1, -1, -1)
+        for rule in RULES:
+            result = run_grid(
+                problem,
+                opt,
+                rule,
+                theta0,
+                cfg.lrs,
+                scale_index,
+                cfg.steps,
+                lr_in=cfg.lr_in,
+                g=cfg.hybrid_g,
+                momentum=cfg.momentum,
+                # a diverged trajectory is a measured outcome (robustness), not a failure of the unit
+                on_nonfinite="warn",
+            )
+            summaries[rule] = _summarise_grid(result, cfg.lrs, scale_index) | {"target": problem.target}
+    else:
+        noisy = problem_name == "digits_noisy"
+        data = digits_split(cfg.label_noise if noisy else 0.0, int(unit.rng.integers(2**63)))
+        i = OPTIMIZERS.index(opt)
+        init_state = unit.generator("cpu").get_state()
+        for rule in RULES:
+            lr_out = cfg.cnn_lr_outs[i] if rule != "additive" else cfg.cnn_lrs[i]
+            gen = torch.Generator().set_state(init_state)  # same init and batches for every rule
+            ckpt = unit.dir / f"checkpoint_{rule}.pt"
+            res = train_digits(
+                opt,
+                rule,
+                cfg.cnn_lrs[i],
+                lr_out,
+                data,
+                epochs=cfg.cnn_epochs,
+                batch_size=cfg.cnn_batch,
+                lr_in=cfg.lr_in,
+                g=cfg.hybrid_g,
+                momentum=cfg.momentum,
+                generator=gen,
+                checkpoint_path=ckpt,
+                checkpoint_every=1,
+                resume=ckpt.exists(),
+            )
+            budget = cfg.cnn_epochs * res.steps_per_epoch + 1
+            epoch = int(sustained_hit(res.train_loss, cfg.cnn_target))
+            summaries[rule] = {
+                "steps_to_target": float(
+                    epoch * res.steps_per_epoch if epoch < len(res.train_loss) else budget
+                ),
+                "final_loss": float(res.train_loss[-1]),
+                "accuracy": res.test_accuracy,
+                "curve": _jsonable_curve(res.train_loss),
+                "steps_per_epoch": res.steps_per_epoch,
+                "budget": budget,
+                "target": cfg.cnn_target,
+            }
+            unit.log.info("%s/%s/%s: test accuracy %.3f", problem_name, opt, rule, res.test_accuracy)
+        for ckpt in unit.dir.glob("checkpoint_*.pt"):  # the unit's result is stored by the engine now
+            ckpt.unlink()
     metrics: dict[str, float] = {}
-    for (problem_name, opt, rule), out in done.items():
-        if (problem_name, opt, rule) not in units:
-            continue
-        tail = f"{problem_name}/{opt}/{rule}"
-        if problem_name != "digits_noisy":
-            metrics[f"steps_to_target/{tail}"] = out["steps_to_target"]
-            metrics[f"final_loss/{tail}"] = out["final_loss"]
-        if "accuracy" in out:
-            metrics[f"accuracy/{tail}"] = out["accuracy"]
-        if "heat" in out:
-            metrics[f"lr_robustness/{tail}"] = out["reached"]
-
-    problems_run = [*toys, *(("digits", "digits_noisy") if "digits" in cfg.problems else ())]
-    ctx.savefig(
-        loss_curve_figure(done, problems_run, cfg.optimizers),
-        "loss_curves.png",
-        "Median loss over starts (toys: at each rule's best learning rate and the default scale; "
-        "digits: training cross-entropy per epoch) against optimiser steps; dashed: target.",
+    for rule, out in summaries.items():
+        metrics.update(_metric_names(problem_name, opt, rule, out))
+    return UnitResult(
+        metrics=metrics, artifacts=summaries, timings={"train_seconds": time.perf_counter() - start}
     )
-    for name in toys:
-        ctx.savefig(
-            robustness_figure(done, name, cfg.optimizers, cfg.lrs, cfg.init_scales),
-            f"robustness_{name}.png",
-            f"{name}: fraction of starts reaching the target per learning rate and initialisation scale.",
-        )
-    for title, table in tables(done, units, cfg):
-        ctx.table(title, table)
-    for paragraph in claim_summary(done, units):
-        ctx.note(paragraph)
-    return metrics

@@ -180,7 +180,8 @@ def digits_split(noise: float, seed: int) -> tuple[torch.Tensor, ...]:
     noise : float
         Fraction of training labels replaced by a uniformly drawn *different* class.
     seed : int
-        Seed of the split and of the noise.
+        Seed of the split and of the noise (two independent streams spawned from
+        ``numpy.random.SeedSequence(seed)``).
 
     Returns
     -------
@@ -197,11 +198,17 @@ def digits_split(noise: float, seed: int) -> tuple[torch.Tensor, ...]:
     data = load_digits()
     x = torch.tensor(data.images / 16.0, dtype=torch.float32).unsqueeze(1)
     y = torch.tensor(data.target)
+    if not 0.0 <= noise < 0.9:
+        raise ValueError(f"`noise` must lie in [0, 0.9), got {noise!r}")
+    split_seq, noise_seq = np.random.SeedSequence(seed).spawn(2)
     idx_train, idx_test = train_test_split(
-        np.arange(len(y)), test_size=0.25, stratify=data.target, random_state=seed
+        np.arange(len(y)),
+        test_size=0.25,
+        stratify=data.target,
+        random_state=np.random.RandomState(split_seq.generate_state(1)[0]),
     )
     y_train = y[idx_train].clone()
-    gen = torch.Generator().manual_seed(seed + 1)
+    gen = torch.Generator().manual_seed(int(noise_seq.generate_state(1, np.uint64)[0]))
     flip = torch.rand(len(y_train), generator=gen) < noise
     shift = torch.randint(1, 10, (int(flip.sum()),), generator=gen)
     y_train[flip] = (y_train[flip] + shift) % 10

@@ -1,7 +1,8 @@
 """Figures, tables and the claim-by-claim verdict of the ``update-rules`` experiment.
 
 All inputs are the per-run summaries ``done[(problem, optimizer, rule)]``
-that :func:`sciprob.learning.optim.experiments.run` collects; every number in
+that the combine step of :mod:`sciprob.learning.optim.experiments` collects
+from the units; every number in
 the text is computed from them.
 """
 
@@ -14,20 +15,18 @@ from sciprob.learning.optim.rules import RULES
 _COLORS = {"additive": "tab:blue", "multiplicative": "tab:red", "hybrid": "tab:green"}
 
 
-def _plt():
-    import matplotlib
+def _subplots(nrows: int, ncols: int, **kwargs):
+    """Return a new :class:`matplotlib.figure.Figure` and its axes grid (no pyplot state)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=kwargs.pop("figsize"), layout=kwargs.pop("layout", None))
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
 def loss_curve_figure(done: dict, problems: list[str], optimizers: tuple[str, ...]):
     """Loss against steps, one panel per (problem, optimizer), one line per rule."""
-    plt = _plt()
-    fig, axes = plt.subplots(
-        len(problems), len(optimizers), figsize=(3.2 * len(optimizers), 2.4 * len(problems)), squeeze=False
+    fig, axes = _subplots(
+        len(problems), len(optimizers), figsize=(3.2 * len(optimizers), 2.4 * len(problems))
     )
     for i, problem in enumerate(problems):
         for j, opt in enumerate(optimizers):
@@ -56,12 +55,10 @@ def loss_curve_figure(done: dict, problems: list[str], optimizers: tuple[str, ..
 
 def robustness_figure(done: dict, problem: str, optimizers: tuple[str, ...], lrs, scales):
     """Heat-maps of the fraction of starts reaching the target, rows optimizers, columns rules."""
-    plt = _plt()
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         len(optimizers),
         len(RULES),
         figsize=(3.0 * len(RULES) + 1.0, 2.8 * len(optimizers)),
-        squeeze=False,
         layout="constrained",
     )
     image = None
