@@ -330,7 +330,10 @@ def _leaves(structure: Structure) -> list[str]:
 def _render(structure: Structure, top: bool = True) -> str:
     if isinstance(structure, str):
         return structure
-    s = f"{_render(structure[0], False)} {structure[1]} {_render(structure[2], False)}"
+    left, op, right = structure
+    # a left child with the same operator needs no parentheses (both operators are left-associative)
+    lhs = _render(left, isinstance(left, tuple) and left[1] == op)
+    s = f"{lhs} {op} {_render(right, False)}"
     return s if top else f"({s})"
 
 

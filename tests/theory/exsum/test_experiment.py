@@ -55,7 +55,6 @@ def test_tiny_preset_writes_metrics_figures_and_rule_files(run_cli):
     [
         ("min_validity=1.5", "min_validity"),
         ("domains=breast_cancer,breast_cancer", "domains"),
-        ("stride=0", "stride"),
     ],
 )
 def test_bad_settings_fail_before_work(run_cli, setting, named):
