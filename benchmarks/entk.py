@@ -34,7 +34,9 @@ def _build(model: str, n: int, device: str):
     import torch
     from torch import nn
 
-    torch.manual_seed(0)
+    from sciprob.runtime import seed_everything
+
+    seed_everything(0, deterministic=False)  # nn layers draw their initialisation from the global RNGs
     if model == "cnn":  # the experiment's digits CNN (width 16)
         net = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1),

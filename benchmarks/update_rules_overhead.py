@@ -31,6 +31,7 @@ import time
 import torch
 
 from sciprob.learning.optim import UpdateRule
+from sciprob.runtime import seed_everything
 
 OPTIMIZERS = {
     "sgd": lambda p: torch.optim.SGD(p, lr=1e-2, momentum=0.9),
@@ -70,7 +71,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     device = torch.device(args.device)
-    torch.manual_seed(0)
+    seed_everything(0, deterministic=False)  # nn layers draw their initialisation from the global RNGs
     layers: list[torch.nn.Module] = []
     for _ in range(args.depth):
         layers += [torch.nn.Linear(args.width, args.width), torch.nn.ReLU()]
