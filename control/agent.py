@@ -506,8 +506,7 @@ class HistorySAC:
                         )
                         self._updates_owed -= 1
                         self._n_updates += 1
-                        if self._n_updates % 100 == 1:
-                            self._log_losses(losses, on_nonfinite)
+                        self._log_losses(losses, on_nonfinite)  # a NaN loss stops the run at once
                 if not callbacks.on_step():
                     break
                 if next_ckpt is not None and self.num_timesteps >= next_ckpt and ckpt is not None:

@@ -218,3 +218,19 @@ def test_learning_does_not_touch_global_rngs():
     HistorySAC("Pendulum-v1", "gru", SMALL, seed=0, device="cpu", window=3).learn(80, progress_bar=False)
     assert torch.rand(1).item() == expected_t.item()  # exact: the same draw from the same state
     assert np.random.rand() == expected_n
+
+
+def test_a_non_finite_loss_stops_learning_or_warns():
+    from gymnasium.wrappers import TransformReward
+
+    from sciprob.runtime import NonFiniteLossError, NonFiniteLossWarning
+
+    env = TransformReward(gym.make("Pendulum-v1"), lambda r: float("nan"))
+    agent = HistorySAC(env, "none", SMALL, seed=0, device="cpu", max_episode_steps=20)
+    with pytest.raises(NonFiniteLossError, match="HistorySAC"):
+        agent.learn(100, progress_bar=False)
+    assert agent.num_timesteps == SMALL.learning_starts  # stopped at the first update
+    agent = HistorySAC(env, "none", SMALL, seed=0, device="cpu", max_episode_steps=20)
+    with pytest.warns(NonFiniteLossWarning):
+        agent.learn(60, progress_bar=False, on_nonfinite="warn")
+    assert agent.num_timesteps == 60
