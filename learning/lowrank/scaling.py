@@ -129,6 +129,10 @@ def _param_count(width: int, depth: int, hidden: int, vocab: int = 256) -> int:
     return 2 * vocab * width + depth * (4 * width * width + 3 * width * hidden + 2 * width) + width
 
 
+def _r(cfg: ReLoRAScalingConfig, width: int) -> int:
+    return max(1, round(cfg.rank_fraction * width))
+
+
 def _size_name(width: int, depth: int) -> str:
     return f"d{width}x{depth}"
 
@@ -297,8 +301,16 @@ def _verdict(cfg, ctx, sizes, params, metrics, galore_gap) -> None:
         "Peak memory (timings, `peak_memory_ratio/<size>`): the high-water mark of live tensor bytes of "
         "building the model and two AdamW steps of its low-rank phase (LoRA adapters, one restart) over "
         "full-rank's, from torch.profiler's allocation events (profile_memory=True) on CPU, "
-        "torch.cuda.max_memory_allocated on CUDA. At these sizes activations dominate, so the ratio is "
-        "near 1; benchmarks/relora_memory.py measures 0.65 at 57M parameters."
+        "torch.cuda.max_memory_allocated on CUDA. The peak comes at the end of a forward pass, where "
+        "full-rank training's extra is the two Adam moments of each weight (2 d^2 numbers for a d x d "
+        "layer) and an adapter's is its saved intermediate (tokens x r) plus its factors and their moments "
+        "(6 r d); per d x d layer here: "
+        + ", ".join(
+            f"{cfg.batch_size * cfg.seq_len * _r(cfg, w) + 6 * _r(cfg, w) * w:,} vs {2 * w * w:,}"
+            for w, _ in sizes.values()
+        )
+        + " (adapter vs full-rank), so the ratio falls below 1 only once the width outgrows "
+        "tokens x r (benchmarks/relora_memory.py: 0.65 at 57M parameters)."
     )
 
 

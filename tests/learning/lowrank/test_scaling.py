@@ -85,7 +85,8 @@ def test_tiny_preset_writes_ratios_memory_and_verdict(run_cli):
             timings[f"peak_memory_bytes/{size}/relora"] / timings[f"peak_memory_bytes/{size}/full-rank"],
             rel=1e-12,
         )
-        assert ratio < 1.0
+    # At width 32, tokens per step x r = 64 x 8 is well below 3 width^2: the adapters must save memory.
+    assert timings["peak_memory_ratio/d32x1"] < 0.97
     report = (res.out / "report.md").read_text()
     assert "scaling_ratios.png" in report and (res.out / "scaling_ratios.png").stat().st_size > 1000
     assert "The claim " in report and "GaLore" in report
