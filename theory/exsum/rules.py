@@ -160,7 +160,7 @@ class Rule:
         if len(set(names)) != len(names):
             raise ValueError(f"rule {name!r}: parameter names must be unique, got {names}.")
         self.description = description
-        self._cache: dict[str, tuple[Any, Any]] = {}
+        self._cache: dict[str, tuple[Any, Any, Any]] = {}
 
     @property
     def parameters(self) -> list[Parameter]:
@@ -193,10 +193,11 @@ class Rule:
 
     def _eval(self, which: str, data: FEUData) -> Any:
         params = self.a_params if which == "a" else self.b_params
-        key = (id(data), tuple(p.value for p in params))
+        key = tuple(p.value for p in params)
         hit = self._cache.get(which)
-        if hit is not None and hit[0] == key:
-            return hit[1]
+        # the cache holds the data object itself, so an identity check cannot be fooled by a reused id()
+        if hit is not None and hit[0] is data and hit[1] == key:
+            return hit[2]
         vals = {p.name: float(p.value) for p in params}
         if which == "a":
             out = np.asarray(self.applicability(data, vals))
@@ -207,7 +208,7 @@ class Rule:
             out = out.astype(bool)
         else:
             out = Intervals.coerce(self.behaviour(data, vals), data.n)
-        self._cache[which] = (key, out)
+        self._cache[which] = (data, key, out)
         return out
 
     def evaluate(self, data: FEUData) -> tuple[np.ndarray, Intervals]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sciprob.theory.exsum import ExplanationSummary, FEUData, Parameter, Rule, RuleUnion, rulesets
+from sciprob.theory.exsum import ExplanationSummary, FEUData, Parameter, Rule, RuleUnion, autotune, rulesets
 from sciprob.theory.exsum.server import make_server
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -150,6 +150,13 @@ def test_slider_updates_metrics_in_headless_chromium(rule_file, browser):
                 assert float(shown.get_attribute("data-value")) == pytest.approx(getattr(m, name), abs=1e-12)
                 assert shown.text == f"{getattr(m, name):.4f}"
         assert srv.summary.parameters()["R1"]["threshold"] == value
+        # AutoTune with the form's defaults: threshold from -2 to 2 in steps of 0.04, selected validity >= 0.9
+        browser.find_element(By.ID, "autotune").click()
+        wait.until(lambda d: "AutoTune" in d.find_element(By.ID, "message").text)
+        tuned = autotune(ref, "R1", "threshold", -2.0, 2.0, 0.04, minimum=0.9)
+        assert tuned.found and float(slider.get_attribute("value")) == pytest.approx(tuned.value, abs=1e-12)
+        shown = float(browser.find_element(By.ID, "m-selected-validity").get_attribute("data-value"))
+        assert shown == ref.rule_metrics("R1").validity >= 0.9
         feus = browser.find_elements(By.CSS_SELECTOR, "#examples .feu.applicable")
         assert feus, "examples show the FEUs the rule applies to"
         png = browser.get_screenshot_as_png()
