@@ -43,6 +43,7 @@ class FaMUSNoiseConfig:
     ucr_batch_size: int = param(32, "training batch size on the UCR/UEA data set")
     lr: float = param(0.1, "digits CNN: SGD learning rate (Nesterov 0.9, wd 5e-4, MW-Net recipe)")
     ucr_lr: float = param(1e-3, "FCN: Adam learning rate (the TSC review's recipe)")
+    vnet_lr: float = param(1e-3, "MW-Net weight network Adam learning rate (official 1e-3)")
     famus_k: int = param(1, "FaMUS target layers K on the 4-layer digits CNN (paper: 4 of WRN-28-10's 29)")
     ucr_famus_k: int = param(2, "FaMUS target layers K on the 7-layer FCN")
     famus_scope: Literal["all", "last"] = param("all", "FaMUS samplers: 'all' (paper) or 'last' (released)")
@@ -77,8 +78,10 @@ class FaMUSNoiseConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}")
-        if not (self.lr > 0 and self.ucr_lr > 0):
-            raise ValueError(f"`lr` and `ucr_lr` must be positive, got {self.lr}, {self.ucr_lr}")
+        if not (self.lr > 0 and self.ucr_lr > 0 and self.vnet_lr > 0):
+            raise ValueError(
+                f"`lr`, `ucr_lr` and `vnet_lr` must be positive, got {self.lr}, {self.ucr_lr}, {self.vnet_lr}"
+            )
         if self.max_train is not None and self.max_train < 20:
             raise ValueError(f"`max_train` must be at least 20 or none, got {self.max_train}")
 
@@ -240,7 +243,7 @@ def run_unit(cfg: FaMUSNoiseConfig, unit: UnitContext) -> UnitResult:
     else:
         weighting = None
         if method.startswith("mwnet"):
-            weighting = MetaWeightNet().to(dev)
+            weighting = MetaWeightNet(lr=cfg.vnet_lr).to(dev)
         elif method.startswith("l2rw"):
             weighting = LearningToReweight()
         famus = (

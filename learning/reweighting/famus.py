@@ -222,7 +222,9 @@ class FaMUS(nn.Module):
     def draw_noise(self, generator: torch.Generator | None = None) -> Tensor:
         """Gumbel noise, shape (n_sampled, 2), on the samplers' device."""
         device = next(self.samplers.parameters()).device if len(self.samplers) else torch.device("cpu")
-        u = torch.rand((len(self.sampled), 2), generator=generator, device=device)
+        # drawn where the generator lives (a CPU generator by default), then moved
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        u = torch.rand((len(self.sampled), 2), generator=generator, device=gen_device).to(device)
         return -torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7)))
 
     def gates(
