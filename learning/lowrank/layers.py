@@ -281,8 +281,10 @@ class LoRALinear(LoRALayer):
     Parameters
     ----------
     base : nn.Linear
-        The layer to wrap; its ``weight`` is frozen in place (``requires_grad``
-        set to False); its ``bias``, if any, keeps its ``requires_grad``.
+        The layer to wrap, of ``nn.Linear`` or a subclass that keeps its
+        forward (such as ``NonDynamicallyQuantizableLinear``); its ``weight``
+        is frozen in place (``requires_grad`` set to False); its ``bias``, if
+        any, keeps its ``requires_grad``.
     r : int
         Rank of the update, ``1 <= r <= min(in_features, out_features)``.
     alpha : float, default=1.0
@@ -311,7 +313,7 @@ class LoRALinear(LoRALayer):
     TypeError
         ``base`` is not an ``nn.Linear``.
     ValueError
-        ``r``, ``alpha`` or ``dropout`` out of range.
+        ``r``, ``alpha`` or ``dropout`` out of range, or ``base`` overrides ``forward``.
 
     Examples
     --------
@@ -324,9 +326,12 @@ class LoRALinear(LoRALayer):
     def __init__(self, base: nn.Linear, r: int, alpha: float = 1.0, dropout: float = 0.0) -> None:
         if not isinstance(base, nn.Linear):
             raise TypeError(f"`LoRALinear` requires an nn.Linear `base`, got {type(base).__name__}")
+        if type(base).forward is not nn.Linear.forward:
+            raise ValueError(
+                f"`base` ({type(base).__name__}) overrides nn.Linear.forward; LoRA's merge assumes "
+                "y = x W^T + b, so wrap only layers that keep nn.Linear's forward"
+            )
         super().__init__(base, r, alpha, dropout, base.in_features, base.out_features)
-        # A subclass that overrides forward keeps its own forward; the fused path is for nn.Linear's.
-        self._fused = type(base).forward is nn.Linear.forward
 
     def _base_weight(self) -> Tensor:
         return self.base.weight
@@ -354,7 +359,7 @@ class LoRALinear(LoRALayer):
         """
         if self.merged:
             return self.base(x)
-        if self._fused and (isinstance(self.dropout, nn.Identity) or not self.training):
+        if isinstance(self.dropout, nn.Identity) or not self.training:
             return lora_linear(x, self.base.weight, self.base.bias, self.lora_A, self.lora_B, self.scaling)
         h = F.linear(self.dropout(x), self.lora_A)
         return torch.add(self.base(x), F.linear(h, self.lora_B), alpha=self.scaling)

@@ -123,6 +123,8 @@ def _why_not(module: nn.Module, r: int, tied: set[int]) -> str | None:
         return "no adapter for this type (supported: MultiheadAttention, Linear, Conv1d/2d, Embedding)"
     if any(isinstance(p, nn.parameter.UninitializedParameter) for p in module.parameters()):
         return "lazy layer not yet initialised; run one forward pass first"
+    if isinstance(module, nn.Linear) and type(module).forward is not nn.Linear.forward:
+        return "it overrides nn.Linear.forward, so merging B A into its weight could change its function"
     if isinstance(module, nn.MultiheadAttention) and not module._qkv_same_embed_dim:
         return f"kdim={module.kdim}, vdim={module.vdim} differ from embed_dim={module.embed_dim}"
     if isinstance(module, nn.Conv1d | nn.Conv2d) and module.groups != 1:

@@ -33,9 +33,33 @@ def _mha(**kw):
     return nn.MultiheadAttention(12, 3, **kw)
 
 
+class _TaggedLinear(nn.Linear):
+    """A Linear subclass that keeps nn.Linear's forward (as torch's NonDynamicallyQuantizableLinear)."""
+
+
+class _ScaledLinear(nn.Linear):
+    """A Linear subclass with its own forward: not y = x W^T + b, so a merge could not keep it."""
+
+    def forward(self, x):
+        return 2.0 * super().forward(x)
+
+
+def _reads_weight_directly():
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(10, 7)
+
+        def forward(self, x):
+            return torch.nn.functional.linear(x, self.proj.weight, self.proj.bias).tanh()
+
+    return Head()
+
+
 # (constructor of the base layer, input, adapter class); float64 so that the 1e-6 check has margin.
 CASES = {
     "linear": (lambda: nn.Linear(10, 7), lambda: torch.randn(4, 3, 10), LoRALinear),
+    "linear_subclass": (lambda: _TaggedLinear(10, 7), lambda: torch.randn(4, 3, 10), LoRALinear),
     "conv1d": (
         lambda: nn.Conv1d(3, 5, 3, padding=1, stride=2, padding_mode="reflect"),
         lambda: torch.randn(2, 3, 11),
@@ -212,6 +236,22 @@ def test_attention_adapter_unbatched_and_bool_attn_mask():
         lora(x, x, x, is_causal=True)
 
 
+def test_parent_reading_the_weight_directly_sees_the_update():
+    torch.manual_seed(0)
+    model = _reads_weight_directly().double()
+    x = torch.randn(5, 10, dtype=torch.float64)
+    ref = model(x).detach()
+    inject_lora(model, ["proj"], r=2)
+    torch.testing.assert_close(model(x), ref, rtol=0, atol=1e-12)
+    _perturb(model)
+    unmerged = model(x).detach()
+    assert (unmerged - ref).abs().max() > 1e-3
+    model.proj.merge()
+    torch.testing.assert_close(model(x), unmerged, rtol=0, atol=1e-6)
+    model.proj.reinit()
+    torch.testing.assert_close(model(x), unmerged, rtol=0, atol=1e-6)
+
+
 def test_attention_out_proj_alone_works_through_the_weight_property():
     """Targeting only `out_proj` inside an unwrapped MHA: torch reads `.weight`, which includes the update."""
     torch.manual_seed(0)
@@ -361,6 +401,12 @@ def _state(model):
         (lambda: nn.Sequential(nn.MultiheadAttention(8, 2, kdim=4, vdim=4)), ".*", 2, r"kdim=4"),
         (lambda: nn.Sequential(nn.Embedding(10, 4, max_norm=1.0)), ".*", 2, r"max_norm"),
         (lambda: nn.Sequential(nn.LazyLinear(4)), ".*", 2, r"lazy"),
+        (
+            lambda: nn.Sequential(nn.Linear(6, 6), _ScaledLinear(6, 6)),
+            ".*",
+            2,
+            r"`1` \(_ScaledLinear\).*forward",
+        ),
     ],
 )
 def test_unadaptable_layers_are_rejected_before_any_change(build, targets, r, needle):
