@@ -271,6 +271,12 @@ def _combine(cfg: ExSumConfig, results: list[UnitResult], ctx: RunContext) -> di
         )
         _plot(ctx, d, r.artifacts["figure"])
     ctx.table("ExSum metrics before and after tuning", "\n".join(lines))
+    empty = [k.split("/", 1)[1] for k, v in metrics.items() if k.startswith("coverage/") and v == 0.0]
+    if empty:
+        ctx.note(
+            "No FEU left for " + ", ".join(f"`{e}`" for e in empty) + " (earlier rules pre-empt it); "
+            "its validity and sharpness are undefined and reported as 0."
+        )
     ctx.note(
         "The paper reports metrics for NLP rule sets (SST, QQP) only; these domains have no published "
         "numbers to compare with. Explanations are scaled to [-1, 1] by their largest absolute value."

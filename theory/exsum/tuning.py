@@ -196,8 +196,8 @@ def optimise_rule(
     rounds: scan every parameter on ``grid`` points with the others fixed (and every pair on a
     ``grid x grid`` lattice when the rule has 2-4 parameters), then try ``n_random`` Gaussian steps
     around the best point with a radius shrinking each round. Points are ranked by (feasible,
-    sharpness), infeasible ones by total constraint violation. The metrics are piecewise constant in
-    the parameters, hence no gradients; cost ``O(rounds (p grid + p^2 grid^2 + n_random))`` metric
+    sharpness, coverage), infeasible ones by total constraint violation. The metrics are piecewise
+    constant in the parameters, hence no gradients; cost ``O(rounds (p grid + p^2 grid^2 + n_random))`` metric
     evaluations of ``O(n)`` each.
 
     Parameters
@@ -241,7 +241,7 @@ def optimise_rule(
     hi = np.array([p.hi for p in params])
     count = 0
 
-    def score(x: np.ndarray) -> tuple[float, float, Metrics | None]:
+    def score(x: np.ndarray) -> tuple[float, float, float, Metrics | None]:
         nonlocal count
         for p, v in zip(params, x, strict=True):
             p.value = float(v)
@@ -249,18 +249,19 @@ def optimise_rule(
         try:
             m = summary.union_metrics() if scope == "union" else summary.rule_metrics(rule)
         except ValueError:  # e.g. lo > hi in a behaviour range: not a valid point
-            return -math.inf, -math.inf, None
+            return -math.inf, -math.inf, -math.inf, None
         val = 0.0 if math.isnan(m.validity) else m.validity
         viol = max(0.0, min_validity - val) + max(0.0, min_coverage - m.coverage)
         if viol > 0:
-            return -1.0, -viol, m
-        return 0.0, m.sharpness, m
+            return -1.0, -viol, 0.0, m
+        # equal sharpness (to round-off): prefer the larger coverage
+        return 0.0, round(m.sharpness, 12), m.coverage, m
 
     best_x = np.array(old, dtype=float)
     best = score(best_x)
     for x in rng.uniform(lo, hi, size=(n_random, len(params))):
         s = score(x)
-        if s[:2] > best[:2]:
+        if s[:3] > best[:3]:
             best, best_x = s, x.copy()
     # coordinate (and, for few parameters, pairwise) grid scans, then a shrinking local random search
     axes = [np.linspace(lo[j], hi[j], grid) for j in range(len(params))]
@@ -274,20 +275,20 @@ def optimise_rule(
                 x = best_x.copy()
                 x[list(block)] = vals
                 s = score(x)
-                if s[:2] > best[:2]:
+                if s[:3] > best[:3]:
                     best, best_x, improved = s, x, True
         radius = 0.1 * (hi - lo) / (rnd + 1)
         for _ in range(n_random):
             x = np.clip(best_x + rng.normal(0.0, 1.0, len(params)) * radius, lo, hi)
             s = score(x)
-            if s[:2] > best[:2]:
+            if s[:3] > best[:3]:
                 best, best_x, improved = s, x, True
         if not improved:
             break
     if best[0] == 0.0:
         for p, v in zip(params, best_x, strict=True):
             p.value = float(v)
-        return OptimiseResult(True, r.values(), best[2], count)
+        return OptimiseResult(True, r.values(), best[3], count)
     for p, v in zip(params, old, strict=True):
         p.value = v
     m = summary.union_metrics() if scope == "union" else summary.rule_metrics(rule)
