@@ -161,9 +161,11 @@ def _figures(cfg: Any, ctx: Any, rec: dict, down: dict, spectra: dict) -> None:
             if miss:
                 ax[0].plot(miss, [cap] * len(miss), "^", mfc="none", color=color)
         ax[0].axhline(cap, color="grey", ls=":", lw=0.8)
+        ax[0].set_xscale("log")
+        ax[0].set_xticks(down["d"], [str(d) for d in down["d"]])
+        ax[0].minorticks_off()
         ax[0].text(down["d"][0], cap * 1.05, f"not reached (> {sizes[-1]})", fontsize=7)
         ax[0].set(
-            xscale="log",
             yscale="log",
             xlabel="ambient dimension d",
             ylabel=f"samples for test error <= {cfg.target_error:g}",
