@@ -15,6 +15,12 @@ from torch import Tensor, nn
 
 DatasetName = Literal["digits", "breast_cancer", "wine"]
 DATASETS: tuple[str, ...] = ("digits", "breast_cancer", "wine")
+#: (examples, features, classes) of each data set, for size estimates before loading
+SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits": (1797, 64, 10),
+    "breast_cancer": (569, 30, 2),
+    "wine": (178, 13, 3),
+}
 
 
 class Split(NamedTuple):
@@ -49,7 +55,8 @@ def load_split(name: str, test_fraction: float, seed: int) -> Split:
     test_fraction : float
         Share of examples held out for testing.
     seed : int
-        Seed of the split.
+        Seed of the split, any integer in ``[0, 2**64)`` (it goes through
+        :class:`numpy.random.SeedSequence`).
 
     Returns
     -------
@@ -67,7 +74,11 @@ def load_split(name: str, test_fraction: float, seed: int) -> Split:
         raise ValueError(f"`datasets` entries must be one of {DATASETS}, got {name!r}")
     x, y = loaders[name](return_X_y=True)
     x_tr, x_te, y_tr, y_te = train_test_split(
-        x.astype(np.float32), y, test_size=test_fraction, stratify=y, random_state=seed
+        x.astype(np.float32),
+        y,
+        test_size=test_fraction,
+        stratify=y,
+        random_state=np.random.RandomState(np.random.SeedSequence(seed).generate_state(1)[0]),
     )
     if name == "digits":  # one mean and deviation over all pixels keeps the image structure
         mean, std = x_tr.mean(), x_tr.std()
@@ -84,7 +95,15 @@ def load_split(name: str, test_fraction: float, seed: int) -> Split:
     )
 
 
-def build_network(name: str, split: Split, width: int) -> nn.Module:
+def n_parameters(name: str, width: int) -> int:
+    """Return the number of parameters of :func:`build_network`'s network for ``name`` and ``width``."""
+    _, d, k = SHAPES[name]
+    if name == "digits":
+        return (9 * width + width) + (9 * width * 2 * width + 2 * width) + (8 * width * k + k)
+    return (d * width + width) + (width * width + width) + (width * k + k)
+
+
+def build_network(name: str, split: Split, width: int, generator: torch.Generator | None = None) -> nn.Module:
     """Build the network for data set ``name``: a CNN for images, an MLP for tables.
 
     Parameters
@@ -96,12 +115,27 @@ def build_network(name: str, split: Split, width: int) -> nn.Module:
     width : int
         CNN: channels of the first convolution (the second has twice as
         many); MLP: hidden units of each of its two hidden layers.
+    generator : torch.Generator, default=None
+        Draws the initialisation (PyTorch's default distribution, uniform in
+        ``±1/sqrt(fan_in)``); ``None`` uses torch's global generator.
 
     Returns
     -------
     nn.Module
         Maps ``(N, ...)`` inputs to ``(N, n_classes)`` logits.
     """
+    net = _architecture(name, split, width)
+    if generator is not None:
+        with torch.no_grad():
+            for module in net.modules():
+                if isinstance(module, nn.Conv2d | nn.Linear):
+                    bound = 1.0 / float(module.weight[0].numel()) ** 0.5
+                    module.weight.uniform_(-bound, bound, generator=generator)
+                    module.bias.uniform_(-bound, bound, generator=generator)
+    return net
+
+
+def _architecture(name: str, split: Split, width: int) -> nn.Module:
     k = split.n_classes
     if name == "digits":
         return nn.Sequential(

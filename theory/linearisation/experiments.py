@@ -13,20 +13,35 @@ Metric names: the digits/CNN run uses the names of issue #9 unchanged
 (``test_accuracy/K=<k>``, ``kernel_distance/K=<k>``, ``feature_updates/K=<k>``,
 plus ``kernel_alignment/K=<k>``); every other data set prefixes them with its
 name (``breast_cancer/test_accuracy/K=<k>``).
+
+Units: one per data set. A unit trains every period K from one initial
+network, on one sequence of mini-batches and one probe set, all drawn from the
+unit's generator: the comparison across K is paired, which is what the
+experiment is about, so the K runs of a data set share a unit (the engine
+seeds units independently by key). The combine step makes the tables,
+verdicts and figures.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
-from sciprob.config import config_to_dict, param
-from sciprob.experiments import RunContext, experiment
-from sciprob.theory.linearisation._tasks import DatasetName, Split, build_network, load_split
+from sciprob.config import param
+from sciprob.experiments import RunContext, UnitContext, UnitResult, experiment
+from sciprob.theory.linearisation._tasks import (
+    SHAPES,
+    DatasetName,
+    Split,
+    build_network,
+    load_split,
+    n_parameters,
+)
 from sciprob.theory.linearisation.trainer import IterativeLinearisedTrainer, KernelTracker
 
 PAPER = (
@@ -76,6 +91,29 @@ class IterativeLinearisationConfig:
             raise ValueError(f"`momentum` must lie in [0, 1), got {self.momentum}")
         if not 0.05 <= self.test_fraction <= 0.5:
             raise ValueError(f"`test_fraction` must lie in [0.05, 0.5], got {self.test_fraction}")
+        for ds in self.datasets:
+            n_train = int(SHAPES[ds][0] * (1 - self.test_fraction))
+            if self.n_probe > n_train:
+                raise ValueError(
+                    f"`n_probe` = {self.n_probe} exceeds the {n_train} training examples of {ds}; "
+                    "choose a smaller n_probe"
+                )
+
+    def estimated_bytes(self) -> int:
+        """Peak memory of one unit in bytes: the probe set's Jacobian and kernels dominate.
+
+        The eNTK of the tracker builds the float32 Jacobian (n_probe, n_classes, n_params)
+        and, with ``jacobian-contraction``, the full kernel (n_probe, n_probe, n_classes,
+        n_classes) before tracing it; twice that for temporaries, plus the batches' indices.
+        """
+        peak = 0
+        for ds in self.datasets:
+            _, _, k = SHAPES[ds]
+            width = self.cnn_width if ds == "digits" else self.mlp_width
+            jac = 4 * self.n_probe * k * n_parameters(ds, width)
+            kernel = 4 * self.n_probe**2 * k**2
+            peak = max(peak, 2 * (jac + kernel) + 8 * self.steps * self.batch_size)
+        return peak
 
 
 def _label(period: int | None) -> str:
@@ -87,9 +125,8 @@ def _prefix(dataset: str) -> str:
     return "" if dataset == "digits" else f"{dataset}/"
 
 
-def _batches(n: int, steps: int, batch_size: int, seed: int) -> torch.Tensor:
+def _batches(n: int, steps: int, batch_size: int, g: torch.Generator) -> torch.Tensor:
     """Return every step's mini-batch indices, ``(steps, batch_size)``, from reshuffled epochs."""
-    g = torch.Generator().manual_seed(seed)
     need = steps * batch_size
     perms = [torch.randperm(n, generator=g) for _ in range(math.ceil(need / n))]
     return torch.cat(perms)[:need].view(steps, batch_size)
@@ -204,15 +241,11 @@ def _verdict(dataset: str, runs: dict[str, dict[str, Any]], n_test: int) -> str:
 
 
 def _figures(cfg: IterativeLinearisationConfig, ctx: RunContext, results: dict[str, dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(results)
-    fig, axes = plt.subplots(
-        1, len(names), figsize=(5.2 * len(names), 4.0), squeeze=False, constrained_layout=True
-    )
+    fig = Figure(figsize=(5.2 * len(names), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, ds in zip(axes[0], names, strict=True):
         runs = results[ds]["runs"]
         fu = [runs[k]["feature_updates"] for k in runs]
@@ -231,11 +264,9 @@ def _figures(cfg: IterativeLinearisationConfig, ctx: RunContext, results: dict[s
         ax.set_title(f"{ds} ({cfg.steps} SGD steps each)")
         ax.legend(fontsize=8, loc="lower right")
     ctx.savefig(fig, "accuracy_vs_feature_updates.png", "Final test accuracy against feature updates.")
-    plt.close(fig)
 
-    fig, axes = plt.subplots(
-        2, len(names), figsize=(5.2 * len(names), 6.8), squeeze=False, constrained_layout=True
-    )
+    fig = Figure(figsize=(5.2 * len(names), 6.8), layout="constrained")
+    axes = fig.subplots(2, len(names), squeeze=False)
     for col, ds in enumerate(names):
         for k, run in results[ds]["runs"].items():
             axes[0, col].plot(run["steps"], run["distance"], label=f"K={k}")
@@ -250,7 +281,50 @@ def _figures(cfg: IterativeLinearisationConfig, ctx: RunContext, results: dict[s
         "kernel_curves.png",
         "eNTK distance from initialisation and kernel-target alignment on the probe set, per period K.",
     )
-    plt.close(fig)
+
+
+def linearisation_units(cfg: IterativeLinearisationConfig) -> list[dict]:
+    """One unit per data set (its K sweep is paired: same init, batches and probe)."""
+    return [{"dataset": ds} for ds in cfg.datasets]
+
+
+def linearisation_combine(
+    cfg: IterativeLinearisationConfig, results: list[UnitResult], ctx: RunContext
+) -> dict[str, float]:
+    """Metrics, one table and verdict per data set, the two figures and the method note."""
+    metrics: dict[str, float] = {}
+    summary: dict[str, dict[str, Any]] = {}
+    for res in results:
+        ds = res.key["dataset"]
+        runs = res.artifacts["runs"]
+        summary[ds] = {"runs": runs, "n_test": res.artifacts["n_test"]}
+        metrics.update(res.metrics)
+        ctx.timings.update(res.timings)  # train_seconds/<data set>/K=<k>
+        std = runs["1"]["accuracy"][-1]
+        rows = [
+            "| K | feature updates | test accuracy | vs K=1 | kernel distance | alignment (init → end) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for k, r in runs.items():
+            rows.append(
+                f"| {k} | {r['feature_updates']} | {r['accuracy'][-1]:.4f} | "
+                f"{r['accuracy'][-1] - std:+.4f} | {r['distance'][-1]:.4f} | "
+                f"{r['alignment'][0]:.3f} → {r['alignment'][-1]:.3f} |"
+            )
+        ctx.table(f"{ds}: period sweep ({cfg.steps} SGD steps each, same batches)", "\n".join(rows))
+        ctx.note(_verdict(ds, runs, res.artifacts["n_test"]))
+    _figures(cfg, ctx, summary)
+    ctx.note(
+        "Choices of this reconstruction (the paper's algorithm box, data sets, architectures, "
+        "K values and tables were not available, so no paper numbers are compared): the point "
+        "θ̃ moves to θ before steps K, 2K, …, so a run of T steps makes ⌊(T−1)/K⌋ feature updates "
+        "(K ≥ T behaves like never); the predictor evaluated is the linearised model f_lin(·; θ); "
+        "the tracked kernel is the model's own eNTK J(θ̃)J(θ̃)ᵀ (traced over logits) on a fixed "
+        "probe set of training examples, so it only moves at feature updates and is constant for "
+        "K=never. Plain SGD with cross-entropy, one seed; every K of a data set starts from the "
+        "same initialisation and sees the same mini-batches."
+    )
+    return metrics
 
 
 @experiment(
@@ -271,65 +345,30 @@ def _figures(cfg: IterativeLinearisationConfig, ctx: RunContext, results: dict[s
     paper=PAPER,
     summary="Sweep of the feature-update period K (1 … never) at equal SGD steps: "
     "test accuracy vs feature updates and eNTK movement, CNN/digits and MLP/breast cancer.",
+    units=linearisation_units,
+    combine=linearisation_combine,
 )
-def run(cfg: IterativeLinearisationConfig, ctx: RunContext) -> dict[str, float]:
-    """Train every (data set, K) pair from one initialisation per data set; report and plot."""
-    from sciprob.runtime import load_checkpoint, save_checkpoint
-
-    done: dict[str, dict[str, Any]] = {}
-    config = config_to_dict(cfg)
-    if ctx.resume and (state := load_checkpoint(ctx.checkpoint_path)) is not None:
-        if state["config"] != config or state["seed"] != ctx.seed:
-            raise ValueError(
-                f"--resume: the checkpoint in {ctx.out_dir} was written with another config or seed; "
-                "use a new --out folder or the same settings"
-            )
-        done = state["done"]
-    results: dict[str, dict[str, Any]] = {}
+def run_unit(cfg: IterativeLinearisationConfig, unit: UnitContext) -> UnitResult:
+    """Train every K of one data set from one initialisation, batch sequence and probe set."""
+    ds = unit.key["dataset"]
+    gen = unit.generator("cpu")
+    split = load_split(ds, cfg.test_fraction, int(unit.rng.integers(2**63)))
+    width = cfg.cnn_width if ds == "digits" else cfg.mlp_width
+    init_state = copy.deepcopy(build_network(ds, split, width, generator=gen).state_dict())
+    n_train = len(split.y_train)
+    batches = _batches(n_train, cfg.steps, min(cfg.batch_size, n_train), gen)
+    probe = torch.randperm(n_train, generator=gen)[: cfg.n_probe]
+    runs: dict[str, dict[str, Any]] = {}
     metrics: dict[str, float] = {}
-    for ds_index, ds in enumerate(cfg.datasets):
-        split = load_split(ds, cfg.test_fraction, ctx.seed)
-        torch.manual_seed(ctx.seed + ds_index)
-        width = cfg.cnn_width if ds == "digits" else cfg.mlp_width
-        init_state = copy.deepcopy(build_network(ds, split, width).state_dict())
-        n_train = len(split.y_train)
-        batches = _batches(n_train, cfg.steps, min(cfg.batch_size, n_train), ctx.seed + 100 + ds_index)
-        probe = torch.randperm(n_train, generator=torch.Generator().manual_seed(ctx.seed))[: cfg.n_probe]
-        runs: dict[str, dict[str, Any]] = {}
-        for period in cfg.periods:
-            key = f"{ds}/K={_label(period)}"
-            if key not in done:
-                with ctx.timer(f"train_seconds/{key}"):
-                    done[key] = _train_period(cfg, ds, split, init_state, batches, probe, period, ctx.device)
-                save_checkpoint(ctx.checkpoint_path, {"done": done, "config": config, "seed": ctx.seed})
-            runs[_label(period)] = run_ = done[key]
-            pre, k = _prefix(ds), _label(period)
-            metrics[f"{pre}test_accuracy/K={k}"] = run_["accuracy"][-1]
-            metrics[f"{pre}kernel_distance/K={k}"] = run_["distance"][-1]
-            metrics[f"{pre}feature_updates/K={k}"] = float(run_["feature_updates"])
-            metrics[f"{pre}kernel_alignment/K={k}"] = run_["alignment"][-1]
-        results[ds] = {"runs": runs, "n_test": len(split.y_test)}
-        std = runs["1"]["accuracy"][-1]
-        rows = [
-            "| K | feature updates | test accuracy | vs K=1 | kernel distance | alignment (init → end) |",
-            "|---|---|---|---|---|---|",
-        ]
-        for k, r in runs.items():
-            rows.append(
-                f"| {k} | {r['feature_updates']} | {r['accuracy'][-1]:.4f} | "
-                f"{r['accuracy'][-1] - std:+.4f} | {r['distance'][-1]:.4f} | "
-                f"{r['alignment'][0]:.3f} → {r['alignment'][-1]:.3f} |"
-            )
-        ctx.table(f"{ds}: period sweep ({cfg.steps} SGD steps each, same batches)", "\n".join(rows))
-        ctx.note(_verdict(ds, runs, len(split.y_test)))
-    _figures(cfg, ctx, results)
-    ctx.note(
-        "Choices of this reconstruction (the paper's algorithm box, data sets, architectures, "
-        "K values and tables were not available, so no paper numbers are compared): the point "
-        "θ̃ moves to θ before steps K, 2K, …, so a run of T steps makes ⌊(T−1)/K⌋ feature updates "
-        "(K ≥ T behaves like never); the predictor evaluated is the linearised model f_lin(·; θ); "
-        "the tracked kernel is the model's own eNTK J(θ̃)J(θ̃)ᵀ (traced over logits) on a fixed "
-        "probe set of training examples, so it only moves at feature updates and is constant for "
-        "K=never. Plain SGD with cross-entropy, one seed."
-    )
-    return metrics
+    timings: dict[str, float] = {}
+    pre = _prefix(ds)
+    for period in cfg.periods:
+        k = _label(period)
+        start = time.perf_counter()
+        runs[k] = run_ = _train_period(cfg, ds, split, init_state, batches, probe, period, unit.device)
+        timings[f"train_seconds/{ds}/K={k}"] = time.perf_counter() - start
+        metrics[f"{pre}test_accuracy/K={k}"] = run_["accuracy"][-1]
+        metrics[f"{pre}kernel_distance/K={k}"] = run_["distance"][-1]
+        metrics[f"{pre}feature_updates/K={k}"] = float(run_["feature_updates"])
+        metrics[f"{pre}kernel_alignment/K={k}"] = run_["alignment"][-1]
+    return UnitResult(metrics=metrics, artifacts={"runs": runs, "n_test": len(split.y_test)}, timings=timings)

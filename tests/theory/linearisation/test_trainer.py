@@ -47,11 +47,19 @@ def test_never_keeps_the_point_and_the_kernel_fixed_while_k1_moves_it():
         assert tracker.steps == [0, 5, 10, 15, 20]
         point = trainer.linearised.linearisation_point()
         if period is None:
+            # exact by construction: the point is a copy that K=never never writes to
             assert all(torch.equal(point[n], init[n]) for n in init)
         assert any(not torch.equal(p.detach(), init[n]) for n, p in net.named_parameters())
         distances[period] = tracker.distance
-    assert distances[None] == [0.0] * 5
-    assert distances[1][-1] > 1e-4 and distances[1][0] == 0.0
+    # The kernel at an unmoved point is the same kernel, but its cosine distance 1 - <a,b>/(|a||b|)
+    # is round-off in float64 (2.2e-16 on some processors, 0.0 on others); a float32 kernel
+    # recomputed with another reduction order differs by ~1e-7 relatively, which enters the cosine
+    # distance squared (~1e-14). 1e-12 admits both and is eight orders below the K=1 movement.
+    round_off = 1e-12
+    assert len(distances[None]) == 5 and max(abs(d) for d in distances[None]) < round_off
+    assert abs(distances[1][0]) < round_off
+    assert distances[1][-1] > 1e-4
+    assert all(b >= a - round_off for a, b in zip(distances[1], distances[1][1:]))  # K=1 keeps moving away
 
 
 def test_errors_are_raised_before_any_change():
@@ -88,6 +96,7 @@ def test_state_dict_round_trip_continues_identically():
     trainers[1].load_state_dict(copy.deepcopy(trainers[0].state_dict()))
     assert trainers[1].feature_updates == 1
     for _ in range(5):
+        # exact by construction: equal state and inputs run the identical sequence of operations
         assert trainers[0].step(x, y) == trainers[1].step(x, y)
 
 
