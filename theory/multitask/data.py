@@ -155,7 +155,7 @@ class MultiIndexTasks:
         -------
         Tensor of shape (..., T, n)
         """
-        p = {k: v.to(z.dtype) for k, v in self.params.items()}
+        p = {k: v.to(device=z.device, dtype=z.dtype) for k, v in self.params.items()}
         if self.family == "linear":
             return torch.einsum("...tnr,tr->...tn", z, p["beta"])
         if self.family == "xor":
@@ -178,7 +178,7 @@ class MultiIndexTasks:
         """
         if x.ndim != 3 or x.shape[0] != self.T or x.shape[-1] != self.d:
             raise ValueError(f"`x` must have shape (T={self.T}, n, d={self.d}), got {tuple(x.shape)}")
-        g = self.scores(x @ self.M.to(x.dtype))
+        g = self.scores(x @ self.M.to(device=x.device, dtype=x.dtype))
         return torch.where(g >= 0, 1.0, -1.0).to(x.dtype)
 
     def sample(

@@ -30,8 +30,8 @@ from sciprob.theory.multitask.data import MultiIndexTasks
 
 
 def _as_matrices(W: Tensor, M: Tensor) -> tuple[Tensor, Tensor]:  # noqa: N803
-    W = torch.as_tensor(W).detach().to(torch.float64)  # noqa: N806
-    M = torch.as_tensor(M).detach().to(torch.float64)  # noqa: N806
+    W = torch.as_tensor(W).detach().cpu().to(torch.float64)  # noqa: N806
+    M = torch.as_tensor(M).detach().cpu().to(torch.float64)  # noqa: N806
     if W.ndim != 2 or M.ndim != 2 or W.shape[1] != M.shape[0]:
         raise ValueError(
             f"`W` must have shape (m, d) and `M` shape (d, r) with the same d, "
@@ -44,7 +44,7 @@ def _as_matrices(W: Tensor, M: Tensor) -> tuple[Tensor, Tensor]:  # noqa: N803
 
 def top_right_singular_space(W: Tensor, r: int) -> Tensor:  # noqa: N803
     """Orthonormal basis of the top-``r`` right singular space of ``W`` (m, d): shape (d, r)."""
-    _, _, vh = torch.linalg.svd(torch.as_tensor(W).detach().to(torch.float64), full_matrices=False)
+    _, _, vh = torch.linalg.svd(torch.as_tensor(W).detach().cpu().to(torch.float64), full_matrices=False)
     return vh[:r].T
 
 
@@ -90,7 +90,7 @@ def recovered_dims(W: Tensor, M: Tensor, cos_threshold: float = 0.9) -> int:  # 
 
 def energy_spectrum(W: Tensor, k: int | None = None) -> np.ndarray:  # noqa: N803
     """Normalised squared singular values of W (descending, summing to 1), the first ``k`` of them."""
-    s2 = torch.linalg.svdvals(torch.as_tensor(W).detach().to(torch.float64)).square()
+    s2 = torch.linalg.svdvals(torch.as_tensor(W).detach().cpu().to(torch.float64)).square()
     out = (s2 / s2.sum()).numpy()
     return out if k is None else out[:k]
 
@@ -146,7 +146,7 @@ def downstream_errors(
     if not ridge > 0:
         raise ValueError(f"`ridge` must be positive, got {ridge!r}")
     x, y = tasks.sample(max(sizes) + n_test, generator=generator, dtype=torch.float64)
-    W = torch.as_tensor(W).detach().to(torch.float64)  # noqa: N806
+    W = torch.as_tensor(W).detach().cpu().to(torch.float64)  # noqa: N806
     feats = torch.relu(x @ W.T)  # (T, n, m)
     x_te, y_te = feats[:, -n_test:], y[:, -n_test:]
     eye = torch.eye(feats.shape[-1], dtype=torch.float64)

@@ -109,3 +109,18 @@ def test_verdicts_follow_the_numbers(tmp_path):
     _, verdicts = _combine(tmp_path / "c", [0.99, 0.9, 0.3, 0.12], 1, flat, [growing[0]] * 3)
     assert verdicts[1] == "**does not hold**"
     assert (tmp_path / "c" / "downstream_samples.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_quick_preset_supports_the_three_claims(run_cli):
+    res = run_cli("run", "multitask-features", "--preset", "quick", "--device", "cpu", out="q", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = res.results()["metrics"]
+    assert metrics["subspace_error/T=40/d=40"] < 0.25 < 0.9 < metrics["subspace_error/T=1/d=40"]
+    assert metrics["single_task_recovered_dims"] < 3
+    for d in (20, 40, 80, 160):
+        assert metrics[f"downstream_error/learnt/d={d}/n=640"] < 0.1
+    random = [metrics[f"downstream_error/random/d={d}/n=640"] for d in (20, 160)]
+    assert random[1] > random[0] + 0.1
+    report = (res.out / "report.md").read_text()
+    assert report.count("| **holds** |") == 3

@@ -266,3 +266,15 @@ def test_bad_training_arguments():
         subspace_error(torch.ones(1, 8), tasks.M)
     with pytest.raises(NonFiniteLossError):
         train_multitask(net, x * float("nan"), y, steps=2, lr=1.0, head_lr=1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_recovers_the_subspace():
+    tasks = make_tasks(30, 2, 30, "linear", generator=_gen(10))
+    x, y = tasks.sample(300, generator=_gen(11))
+    assert torch.equal(tasks.clean_labels(x.double().cuda()).cpu(), tasks.clean_labels(x.double()))
+    net = MultiTaskReLU(30, 32, 30, generator=_gen(12)).cuda()
+    hist = train_multitask(
+        net, x.cuda(), y.cuda(), steps=150, lr=5.0, head_lr=1.0, weight_decay=0.005, M=tasks.M
+    )
+    assert net.W.is_cuda and hist.subspace_error[-1] < 0.3
