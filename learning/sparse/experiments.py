@@ -103,7 +103,7 @@ class SparsityConfig:
     batch_size: int = param(64, "mini-batch size")
     lr: float = param(3e-3, "Adam learning rate")
     finetune_lr: float = param(1e-3, "Adam learning rate of fine-tuning after one-shot pruning")
-    cnn_width: int = param(32, "channels of the CNN's first convolution (then 2x, 4x)")
+    cnn_width: int = param(16, "channels of the CNN's first convolution (then 2x, 4x)")
     imp_rounds: int = param(3, "lottery-ticket prune-rewind rounds")
     rewind_epochs: float = param(0.5, "lottery-ticket rewind point k, in epochs of the first round")
     synflow_iterations: int = param(100, "SynFlow prune iterations (paper: 100)")

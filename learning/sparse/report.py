@@ -250,9 +250,7 @@ def combine_sparsity(cfg: Any, results: list, ctx: Any) -> dict[str, float]:
 
     for model in models:
         table_methods = ["dense"] + methods
-        cols = (
-            [0.0] + grid + sorted({k[2] for k in acc if k[0] == model and k[2] not in grid and k[2] != 0.0})
-        )
+        cols = sorted({0.0, *grid, *(k[2] for k in acc if k[0] == model)})
         ctx.table(
             f"Test accuracy (%) on digits, {model}", _accuracy_table(model, acc, spread, table_methods, cols)
         )
