@@ -437,3 +437,20 @@ def test_tied_weights_and_the_model_itself_are_rejected():
         inject_lora(nn.Sequential(nn.Linear(4, 4)), ".*", r=0)
     with pytest.raises(ValueError, match="`alpha`"):
         inject_lora(nn.Sequential(nn.Linear(4, 4)), ".*", r=1, alpha=float("nan"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_adapters_on_cuda_match_cpu_and_save_memory():
+    from sciprob.learning.lowrank.memory import peak_training_memory
+
+    model = _Net("encoder")
+    inject_lora(model, ".*", r=4)
+    _perturb(model)
+    x = torch.randn(4, 6, 16)
+    cpu = model(x).detach()
+    gpu = model.cuda()(x.cuda()).cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-5)
+    kw = dict(
+        dim=256, n_layers=2, n_heads=4, hidden_dim=688, seq_len=16, batch_size=2, rank=16, device="cuda"
+    )
+    assert peak_training_memory(method="lora", **kw) < 0.7 * peak_training_memory(method="full-rank", **kw)
