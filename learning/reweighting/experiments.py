@@ -48,7 +48,7 @@ class FaMUSNoiseConfig:
     ucr_famus_k: int = param(2, "FaMUS target layers K on the 7-layer FCN")
     famus_scope: Literal["all", "last"] = param("all", "FaMUS samplers: 'all' (paper) or 'last' (released)")
     famus_gate: Literal["released", "kept_only"] = param(
-        "released", "FaMUS gating of rejected layers: 'released' ((1-act)*grad.detach()) or 'kept_only'"
+        "kept_only", "FaMUS gating of rejected layers: 'kept_only' (paper's g') or 'released' ((1-act)*grad)"
     )
     diag_batches: int = param(8, "batches for the meta-gradient cosine and variance")
     max_train: int | None = param(None, "cap on training examples (tests)")

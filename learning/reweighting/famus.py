@@ -22,8 +22,9 @@ the meta-model are trained on
 
 with :math:`K = 4`, :math:`\lambda_1 = \lambda_2 = 0.1`; :math:`L_c` is the
 clean-set loss after the virtual step and :math:`L_g` matches the last layer's
-weighted training gradient to its clean-set gradient (as released: the mean
-squared difference of the per-row mean and standard deviation).
+weighted training gradient to its clean-set gradient after the virtual step
+(as released: the mean squared difference of the per-row mean and standard
+deviation).
 
 Gating follows the released code: a kept layer steps with ``act * grad`` and a
 rejected one with ``(1 - act) * grad.detach()``; ``act`` is the hard 0/1

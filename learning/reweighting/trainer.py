@@ -298,7 +298,7 @@ class MetaReweightTrainer:
         params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
         use_sampler = self.famus is not None and keep is None
         meta = {"w": self.weighting.meta_parameters(n, x.device, self.layers_dtype)}
-        noise = g_val_last = None
+        noise = None
         if use_sampler:
             meta["s"] = self.famus.meta_parameters()
             noise = self.famus.draw_noise(self.generator).to(x.device)
@@ -335,26 +335,27 @@ class MetaReweightTrainer:
                     else:  # the released gating: the sampler still learns from a rejected layer
                         step = (1.0 - act) * g[name].detach()
                     new[name] = params[name] - alpha * step
-            meta_loss = F.cross_entropy(functional_call(model, new, (x_meta,)), y_meta)
-            total = meta_loss
-            if use_sampler:
-                total = total + self.famus.loss_terms(
+            if not use_sampler:
+                meta_loss = F.cross_entropy(functional_call(model, new, (x_meta,)), y_meta)
+                total = meta_loss
+            else:
+                last = self._last_param
+
+                def val_loss(p_last: Tensor) -> Tensor:
+                    logits = functional_call(model, {**new, last: p_last}, (x_meta,))
+                    return F.cross_entropy(logits, y_meta)
+
+                # one clean pass gives L_c and, for L_g, the clean gradient of the last layer at w-hat
+                g_val_last, meta_loss = torch.func.grad_and_value(val_loss)(new[last])
+                total = meta_loss + self.famus.loss_terms(
                     torch.stack(list(acts.values())) if acts else meta_loss.new_zeros(0),
-                    g[self._last_param],
-                    g_val_last,
+                    g[last],
+                    g_val_last.detach(),
                 )
             record["kept"] = tuple(kept)
             return total, (meta_loss.detach(), losses)
 
         with _batch_stats_only(model):
-            if use_sampler:
-                last = self._last_param
-
-                def val_loss(p_last: Tensor) -> Tensor:
-                    logits = functional_call(model, {**params, last: p_last}, (x_meta,))
-                    return F.cross_entropy(logits, y_meta)
-
-                g_val_last = torch.func.grad(val_loss)(params[last]).detach()
             grads, (meta_loss, losses) = torch.func.grad(objective, has_aux=True)(meta)
         return MetaGradient(grads["w"], grads.get("s", {}), float(meta_loss), losses, record["kept"])
 

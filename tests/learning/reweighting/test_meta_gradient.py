@@ -148,3 +148,28 @@ def test_pyro_objective_trains_exactly_like_the_hand_weighted_loss():
         assert ia.loss == pytest.approx(ib.loss, rel=1e-12)
     for pa, pb in zip(net_a.parameters(), net_b.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, rtol=1e-12, atol=1e-14)
+
+
+def test_released_scope_keeps_the_last_layer_and_detaches_the_early_ones():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 5), nn.Tanh(), nn.Linear(5, 4)).double()
+    famus = FaMUS(net, scope="last", last_layers=1).double()
+    assert famus.sampled == [1] and famus.always == [2]
+    _, x, y, xm, ym = _tiny(6)
+    trainer = MetaReweightTrainer(
+        net, torch.optim.SGD(net.parameters(), lr=0.1), MetaWeightNet().double(), famus=famus
+    )
+    for _ in range(3):
+        kept = trainer.meta_gradient(x, y, xm, ym).kept
+        assert kept[0] is False and kept[2] is True
+
+
+def test_famus_loss_terms():
+    from sciprob.learning.reweighting import gradient_matching_loss, layer_count_loss
+
+    acts = torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    assert layer_count_loss(acts, 4, 0.1).item() == pytest.approx(0.1)  # 0.1 * (5 - 4)^2
+    g = torch.randn(4, 6)
+    assert gradient_matching_loss(g, g).item() == 0.0
+    shifted = gradient_matching_loss(g, g + 1.0).item()  # row means differ by 1, stds agree
+    assert shifted == pytest.approx(0.1 * 0.5, rel=1e-6)
