@@ -181,7 +181,7 @@ def evaluates_downstream(cfg: MultitaskConfig, key: dict) -> bool:
             "n_test": 300,
             "checkpoint_every": 40,
         },
-        "quick": {},
+        "quick": {"widths": (16, 128)},
         "paper": {
             "tasks": (1, 2, 3, 5, 10, 20, 50, 100),
             "d_ref": 50,
