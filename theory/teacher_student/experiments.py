@@ -5,18 +5,29 @@ error and mutual information) of the linear, sign and ReLU channels; GAMP on
 finite d with error bars over repetitions; and NUTS Bayes-optimal estimates for
 two-layer teachers of growing width p at small d, next to the curve of the GLM
 they are Gaussian-equivalent to (Camilli, Tieplova & Barbier 2023).
+
+Units (each seeded by the engine from the run seed and its key):
+
+* ``{"part": "se", "channel": c}``: the state-evolution curve of channel ``c``;
+* ``{"part": "gamp", "channel": c, "alpha": a}``: ``amp_repeats`` GAMP runs, each
+  on a fresh teacher and data set;
+* ``{"part": "nuts", "width": p, "alpha": a, "teacher": t}``: one two-layer
+  teacher, its NUTS posterior (and SVI, if ``svi_steps``).
+
+The combine step makes the tables, notes and figures.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from sciprob.config import param
-from sciprob.experiments import RunContext, experiment
+from sciprob.experiments import RunContext, UnitContext, UnitResult, experiment
 
 _SIGN_LARGE_ALPHA = 0.442  # alpha * eps -> 0.442 for the Bayes-optimal perceptron (Opper & Haussler 1991)
 _SIGN_LARGE_ALPHA_AT = 1000.0
@@ -90,6 +101,26 @@ class TeacherStudentConfig:
                 raise ValueError(f"`{key}` must be >= {low}, got {getattr(self, key)}")
         if not self.nuts_widths or min(self.nuts_widths) < 1:
             raise ValueError(f"`nuts_widths` must be positive integers, got {self.nuts_widths}")
+        if not (math.isfinite(self.curve_alpha_max) and self.curve_alpha_max > 0):
+            raise ValueError(f"`curve_alpha_max` must be finite and > 0, got {self.curve_alpha_max!r}")
+        for key in ("channels", "nuts_widths", "alphas", "nuts_alphas"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ValueError(f"`{key}` must not repeat a value, got {values}")
+
+    def estimated_bytes(self) -> int:
+        """Peak memory of the largest unit in bytes.
+
+        A GAMP unit holds the float64 design ``X`` (n, d) with ``n = alpha d`` and
+        about three same-sized arrays (``F = X/sqrt d``, its square, a transpose);
+        a NUTS unit holds the draws ``(chains, samples, p, d)`` and their test
+        predictions ``(chains * samples, n_test)``, with room for temporaries.
+        """
+        n = int(round(max(self.alphas) * self.amp_d))
+        gamp = 4 * 8 * n * self.amp_d
+        draws = self.nuts_chains * self.nuts_samples
+        nuts = 8 * 4 * draws * (max(self.nuts_widths) * (self.nuts_d + 1) + self.nuts_test)
+        return max(gamp, nuts)
 
 
 def _channel(cfg: TeacherStudentConfig, name: str):
@@ -106,16 +137,130 @@ def _key(a: float) -> str:
     return f"alpha={a:g}"
 
 
-def _glm_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, float], plt) -> None:
-    """State evolution curves and GAMP on finite d."""
-    from sciprob.runtime import ProgressBar
-    from sciprob.theory.teacher_student.gamp import gamp, sample_glm
+def teacher_student_units(cfg: TeacherStudentConfig) -> list[dict]:
+    """SE per channel, GAMP per (channel, alpha), NUTS per (width, alpha, teacher)."""
+    units: list[dict] = [{"part": "se", "channel": c} for c in cfg.channels]
+    units += [{"part": "gamp", "channel": c, "alpha": float(a)} for c in cfg.channels for a in cfg.alphas]
+    units += [
+        {"part": "nuts", "width": p, "alpha": float(a), "teacher": t}
+        for p in cfg.nuts_widths
+        for a in cfg.nuts_alphas
+        for t in range(cfg.nuts_teachers)
+    ]
+    return units
+
+
+def _curve_grid(cfg: TeacherStudentConfig) -> np.ndarray:
+    curve = np.geomspace(cfg.curve_alpha_max / 100, cfg.curve_alpha_max, cfg.curve_points)
+    return np.unique(np.concatenate([curve, cfg.alphas]))
+
+
+def _se_unit(cfg: TeacherStudentConfig, name: str) -> UnitResult:
+    """State evolution of channel ``name`` on the curve grid and at the reported alphas."""
     from sciprob.theory.teacher_student.state_evolution import state_evolution
 
-    curve = np.geomspace(cfg.curve_alpha_max / 100, cfg.curve_alpha_max, cfg.curve_points)
-    grid = np.unique(np.concatenate([curve, cfg.alphas]))
-    rng = np.random.default_rng(ctx.seed)
-    fig, (ax_err, ax_mi) = plt.subplots(1, 2, figsize=(10, 4))
+    start = time.perf_counter()
+    ch = _channel(cfg, name)
+    se = state_evolution(ch, _curve_grid(cfg))
+    at = {float(a): i for i, a in enumerate(se.alpha)}
+    metrics: dict[str, float] = {}
+    for a in cfg.alphas:
+        i = at[float(a)]
+        metrics[f"se_gen_error/{name}/{_key(a)}"] = float(se.gen_error[i])
+        metrics[f"mutual_info/{name}/{_key(a)}"] = float(se.mutual_info[i])
+    if name == "sign" and cfg.sign_noise == 0 and cfg.sign_flip == 0:
+        big = state_evolution(ch, _SIGN_LARGE_ALPHA_AT)
+        metrics[f"se_alpha_times_error/sign/{_key(_SIGN_LARGE_ALPHA_AT)}"] = float(
+            big.alpha[0] * big.gen_error[0]
+        )
+    artifacts = {
+        "alpha": se.alpha.tolist(),
+        "gen_error": se.gen_error.tolist(),
+        "mutual_info": se.mutual_info.tolist(),
+        "q": se.q.tolist(),
+        "mse": se.mse.tolist(),
+        "iterations": [int(v) for v in se.iterations],
+        "report": se.convergence_report(),
+    }
+    return UnitResult(
+        metrics=metrics, artifacts=artifacts, timings={f"se_seconds/{name}": time.perf_counter() - start}
+    )
+
+
+def _gamp_unit(cfg: TeacherStudentConfig, name: str, a: float, rng: np.random.Generator) -> UnitResult:
+    """``amp_repeats`` GAMP runs at ``alpha = a``, each on a fresh teacher and data set."""
+    from sciprob.theory.teacher_student.gamp import gamp, sample_glm
+
+    ch = _channel(cfg, name)
+    errs, iters, conv, seconds = [], [], [], 0.0
+    trajectory = None
+    for _ in range(cfg.amp_repeats):
+        data = sample_glm(ch, int(round(a * cfg.amp_d)), cfg.amp_d, rng)
+        start = time.perf_counter()
+        res = gamp(data.X, data.y, ch, w_star=data.w_star, max_iter=cfg.amp_iter)
+        seconds += time.perf_counter() - start
+        errs.append(float(res.gen_error[-1]))
+        iters.append(len(res.gen_error))
+        conv.append(bool(res.converged))
+        if trajectory is None:
+            trajectory = {"overlap": res.overlap.tolist(), "se_q": res.se_q.tolist()}
+    metrics = {
+        f"amp_gen_error/{name}/{_key(a)}": float(np.mean(errs)),
+        f"amp_gen_error_std/{name}/{_key(a)}": float(np.std(errs, ddof=1)),
+    }
+    artifacts = {"errors": errs, "iterations": iters, "converged": conv, "trajectory": trajectory}
+    return UnitResult(metrics=metrics, artifacts=artifacts, timings={f"gamp_seconds/{name}": seconds})
+
+
+def _nuts_unit(cfg: TeacherStudentConfig, p: int, a: float, unit: UnitContext) -> UnitResult:
+    """One two-layer teacher of width ``p`` at ``alpha = a``: NUTS (and SVI) posterior estimates."""
+    from sciprob.theory.teacher_student.two_layer import (
+        TwoLayerNetwork,
+        nuts_posterior,
+        sample_teacher_data,
+        svi_posterior,
+    )
+
+    net = TwoLayerNetwork(cfg.nuts_d, p, cfg.activation, "linear", cfg.nuts_noise)
+    data = sample_teacher_data(net, max(1, int(round(a * cfg.nuts_d))), cfg.nuts_test, unit.generator("cpu"))
+    nuts_seed, svi_seed = (int(v) for v in unit.rng.integers(2**63, size=2))
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    est = nuts_posterior(
+        net,
+        data,
+        num_samples=cfg.nuts_samples,
+        warmup_steps=cfg.nuts_warmup,
+        num_chains=cfg.nuts_chains,
+        seed=nuts_seed,
+        max_tree_depth=cfg.nuts_tree_depth,
+        jit_compile=cfg.nuts_jit,
+    )
+    timings["nuts_seconds"] = time.perf_counter() - start
+    diag = est.diagnostics
+    row = {
+        "err": float(est.test_error),
+        "m": float(est.overlap),
+        "q": float(est.self_overlap),
+        "rhat": float(est.r_hat_invariant),
+        "ess": float(est.ess_invariant),
+        "rhat_raw": float(diag.r_hat["W"]),
+        "div": int(sum(diag.divergences)),
+        "mixed": bool(est.mixed()),
+    }
+    if cfg.svi_steps:
+        start = time.perf_counter()
+        row["svi"] = float(svi_posterior(net, data, steps=cfg.svi_steps, seed=svi_seed).test_error)
+        timings["svi_seconds"] = time.perf_counter() - start
+    return UnitResult(artifacts=row, timings=timings)
+
+
+def _glm_report(cfg: TeacherStudentConfig, by_key: dict, ctx: RunContext, metrics: dict[str, float]) -> None:
+    """State evolution curves against GAMP on finite d: figures, tables, note, anchor."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4))
+    ax_err, ax_mi = fig.subplots(1, 2)
     se_rows = [
         "| channel | alpha | q | weight MSE | gen. error | MI/d (nats) | iterations |",
         "|---|---|---|---|---|---|---|",
@@ -126,60 +271,39 @@ def _glm_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, flo
     ]
     reports = []
     trajectory = None
-    with ProgressBar(len(cfg.channels) * (1 + len(cfg.alphas) * cfg.amp_repeats), "GLM: SE + GAMP") as bar:
-        for name in cfg.channels:
-            ch = _channel(cfg, name)
-            with ctx.timer(f"se_seconds/{name}"):
-                se = state_evolution(ch, grid)
-            reports.append(f"- `{name}`: {se.convergence_report()}")
-            bar.update(channel=name)
-            at = {float(a): i for i, a in enumerate(se.alpha)}
-            for a in cfg.alphas:
-                i = at[float(a)]
-                metrics[f"se_gen_error/{name}/{_key(a)}"] = float(se.gen_error[i])
-                metrics[f"mutual_info/{name}/{_key(a)}"] = float(se.mutual_info[i])
-                se_rows.append(
-                    f"| {name} | {a:g} | {se.q[i]:.4f} | {se.mse[i]:.4f} | {se.gen_error[i]:.4f} "
-                    f"| {se.mutual_info[i]:.4f} | {se.iterations[i]} |"
-                )
-                errs, iters, conv = [], [], []
-                for _ in range(cfg.amp_repeats):
-                    data = sample_glm(ch, int(round(a * cfg.amp_d)), cfg.amp_d, rng)
-                    with ctx.timer(f"gamp_seconds/{name}"):
-                        res = gamp(data.X, data.y, ch, w_star=data.w_star, max_iter=cfg.amp_iter)
-                    errs.append(res.gen_error[-1])
-                    iters.append(len(res.gen_error))
-                    conv.append(res.converged)
-                    if name == "sign" and trajectory is None and a >= 1:
-                        trajectory = (a, res)
-                    bar.update(channel=name, alpha=a)
-                metrics[f"amp_gen_error/{name}/{_key(a)}"] = float(np.mean(errs))
-                metrics[f"amp_gen_error_std/{name}/{_key(a)}"] = float(np.std(errs, ddof=1))
-                amp_rows.append(
-                    f"| {name} | {a:g} | {np.mean(errs):.4f} ± {np.std(errs, ddof=1):.4f} | "
-                    f"{se.gen_error[i]:.4f} | {max(iters)} | {sum(conv)}/{len(conv)} |"
-                )
-                ax_err.errorbar(
-                    [a],
-                    [np.mean(errs)],
-                    yerr=[np.std(errs, ddof=1)],
-                    fmt="o",
-                    color=f"C{len(reports) - 1}",
-                    capsize=3,
-                )
-            c = f"C{len(reports) - 1}"
-            ax_err.plot(se.alpha, se.gen_error, "-", color=c, label=f"{name} (SE; dots: GAMP d={cfg.amp_d})")
-            ax_mi.plot(se.alpha, se.mutual_info, "-", color=c, label=name)
-            if name == "sign" and cfg.sign_noise == 0 and cfg.sign_flip == 0:
-                big = state_evolution(ch, _SIGN_LARGE_ALPHA_AT)
-                key = f"se_alpha_times_error/sign/{_key(_SIGN_LARGE_ALPHA_AT)}"
-                metrics[key] = float(big.alpha[0] * big.gen_error[0])
-                ctx.anchor(
-                    key,
-                    _SIGN_LARGE_ALPHA,
-                    "large-alpha limit of alpha*eps for the Bayes-optimal "
-                    "perceptron (Opper & Haussler 1991; Engel & Van den Broeck 2001, ch. 3)",
-                )
+    for j, name in enumerate(cfg.channels):
+        se = by_key["se", name]
+        reports.append(f"- `{name}`: {se['report']}")
+        at = {float(a): i for i, a in enumerate(se["alpha"])}
+        c = f"C{j}"
+        for a in cfg.alphas:
+            i = at[float(a)]
+            se_rows.append(
+                f"| {name} | {a:g} | {se['q'][i]:.4f} | {se['mse'][i]:.4f} | {se['gen_error'][i]:.4f} "
+                f"| {se['mutual_info'][i]:.4f} | {se['iterations'][i]} |"
+            )
+            amp = by_key["gamp", name, float(a)]
+            errs = amp["errors"]
+            amp_rows.append(
+                f"| {name} | {a:g} | {np.mean(errs):.4f} ± {np.std(errs, ddof=1):.4f} | "
+                f"{se['gen_error'][i]:.4f} | {max(amp['iterations'])} | "
+                f"{sum(amp['converged'])}/{len(amp['converged'])} |"
+            )
+            ax_err.errorbar([a], [np.mean(errs)], yerr=[np.std(errs, ddof=1)], fmt="o", color=c, capsize=3)
+            if name == "sign" and trajectory is None and a >= 1:
+                trajectory = (a, amp["trajectory"])
+        ax_err.plot(
+            se["alpha"], se["gen_error"], "-", color=c, label=f"{name} (SE; dots: GAMP d={cfg.amp_d})"
+        )
+        ax_mi.plot(se["alpha"], se["mutual_info"], "-", color=c, label=name)
+    key = f"se_alpha_times_error/sign/{_key(_SIGN_LARGE_ALPHA_AT)}"
+    if key in metrics:
+        ctx.anchor(
+            key,
+            _SIGN_LARGE_ALPHA,
+            "large-alpha limit of alpha*eps for the Bayes-optimal "
+            "perceptron (Opper & Haussler 1991; Engel & Van den Broeck 2001, ch. 3)",
+        )
     for ax, label in [
         (ax_err, "Bayes-optimal generalisation error"),
         (ax_mi, "mutual information per variable"),
@@ -205,11 +329,12 @@ def _glm_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, flo
         "for sign."
     )
     if trajectory is not None:
-        a, res = trajectory
-        fig, ax = plt.subplots(figsize=(5, 3.6))
-        t = np.arange(1, len(res.overlap) + 1)
-        ax.plot(t, res.overlap, "o", label=f"GAMP overlap, d={cfg.amp_d}")
-        ax.plot(t, res.se_q, "-", label="state evolution q_t")
+        a, traj = trajectory
+        fig = Figure(figsize=(5, 3.6))
+        ax = fig.subplots()
+        t = np.arange(1, len(traj["overlap"]) + 1)
+        ax.plot(t, traj["overlap"], "o", label=f"GAMP overlap, d={cfg.amp_d}")
+        ax.plot(t, traj["se_q"], "-", label="state evolution q_t")
         ax.set_xlabel("iteration t")
         ax.set_ylabel("overlap")
         ax.set_title(f"sign channel, alpha={a:g}")
@@ -219,94 +344,43 @@ def _glm_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, flo
         )
 
 
-def _nuts_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, float], plt) -> None:
-    """NUTS (and optionally SVI) Bayes-optimal estimates for two-layer teachers of growing width."""
-    import torch
+def _nuts_report(cfg: TeacherStudentConfig, by_key: dict, ctx: RunContext, metrics: dict[str, float]) -> None:
+    """NUTS (and SVI) errors of the two-layer teachers against the equivalent GLM's curve."""
+    from matplotlib.figure import Figure
 
-    from sciprob.runtime import ProgressBar, load_checkpoint, save_checkpoint
     from sciprob.theory.teacher_student.equivalence import equivalent_glm
     from sciprob.theory.teacher_student.state_evolution import state_evolution
-    from sciprob.theory.teacher_student.two_layer import (
-        TwoLayerNetwork,
-        nuts_posterior,
-        sample_teacher_data,
-        svi_posterior,
-    )
 
     glm = equivalent_glm(cfg.activation, "linear", cfg.nuts_noise)
     k = glm.coefficients
     se = state_evolution(glm.channel, cfg.nuts_alphas)
-    done = (load_checkpoint(ctx.checkpoint_path) or {}).get("runs", {}) if ctx.resume else {}
     rows = [
         "| p | alpha | teacher | NUTS test MSE | equiv. GLM (SE) | overlap m | q | R-hat (inv.) | ESS (inv.) "
         "| R-hat raw W | divergences | mixed |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     not_mixed = []
-    results: dict[tuple[int, float], list[float]] = {}
-    jobs = [(p, a, t) for p in cfg.nuts_widths for a in cfg.nuts_alphas for t in range(cfg.nuts_teachers)]
-    with ProgressBar(len(jobs), "NUTS teachers") as bar:
-        for p, a, t in jobs:
-            tag = f"p={p}/{_key(a)}/teacher={t}"
-            if tag not in done:
-                net = TwoLayerNetwork(cfg.nuts_d, p, cfg.activation, "linear", cfg.nuts_noise)
-                gen = torch.Generator().manual_seed(ctx.seed * 100_003 + 7919 * p + 31 * t + int(1000 * a))
-                data = sample_teacher_data(net, max(1, int(round(a * cfg.nuts_d))), cfg.nuts_test, gen)
-                with ctx.timer("nuts_seconds"):
-                    est = nuts_posterior(
-                        net,
-                        data,
-                        num_samples=cfg.nuts_samples,
-                        warmup_steps=cfg.nuts_warmup,
-                        num_chains=cfg.nuts_chains,
-                        seed=ctx.seed + t,
-                        max_tree_depth=cfg.nuts_tree_depth,
-                        jit_compile=cfg.nuts_jit,
-                    )
-                diag = est.diagnostics
-                row = {
-                    "err": est.test_error,
-                    "m": est.overlap,
-                    "q": est.self_overlap,
-                    "rhat": est.r_hat_invariant,
-                    "ess": est.ess_invariant,
-                    "rhat_raw": diag.r_hat["W"],
-                    "div": sum(diag.divergences),
-                    "mixed": est.mixed(),
-                    "svi": float("nan"),
-                }
-                if cfg.svi_steps:
-                    with ctx.timer("svi_seconds"):
-                        row["svi"] = svi_posterior(
-                            net, data, steps=cfg.svi_steps, seed=ctx.seed + t
-                        ).test_error
-                done[tag] = row
-                save_checkpoint(ctx.checkpoint_path, {"runs": done})
-            r = done[tag]
-            results.setdefault((p, a), []).append(r["err"])
-            if cfg.svi_steps:
-                results.setdefault((p, a, "svi"), []).append(r["svi"])
-            i = list(se.alpha).index(a)
-            rows.append(
-                f"| {p} | {a:g} | {t} | {r['err']:.4f} | {se.gen_error[i]:.4f} | {r['m']:.3f} | {r['q']:.3f} "
-                f"| {r['rhat']:.3f} | {r['ess']:.0f} | {r['rhat_raw']:.2f} | {r['div']} "
-                f"| {'yes' if r['mixed'] else '**NO**'} |"
-            )
-            if not r["mixed"]:
-                not_mixed.append(f"{tag} (R-hat {r['rhat']:.3f}, ESS {r['ess']:.0f})")
-            metrics[f"nuts_r_hat/p={p}/{_key(a)}"] = max(
-                metrics.get(f"nuts_r_hat/p={p}/{_key(a)}", 0.0), r["rhat"]
-            )
-            bar.update(p=p, alpha=a, err=r["err"])
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     grid = np.geomspace(min(cfg.nuts_alphas) / 2, max(cfg.nuts_alphas) * 2, 40)
     ax.plot(grid, state_evolution(glm.channel, grid).gen_error, "k-", label="equivalent GLM (SE)")
     for j, p in enumerate(cfg.nuts_widths):
-        for a in cfg.nuts_alphas:
-            errs = results[(p, a)]
+        for i, a in enumerate(cfg.nuts_alphas):
+            runs = [by_key["nuts", p, float(a), t] for t in range(cfg.nuts_teachers)]
+            for t, r in enumerate(runs):
+                tag = f"p={p}/{_key(a)}/teacher={t}"
+                rows.append(
+                    f"| {p} | {a:g} | {t} | {r['err']:.4f} | {se.gen_error[i]:.4f} | {r['m']:.3f} "
+                    f"| {r['q']:.3f} | {r['rhat']:.3f} | {r['ess']:.0f} | {r['rhat_raw']:.2f} | {r['div']} "
+                    f"| {'yes' if r['mixed'] else '**NO**'} |"
+                )
+                if not r["mixed"]:
+                    not_mixed.append(f"{tag} (R-hat {r['rhat']:.3f}, ESS {r['ess']:.0f})")
+            errs = [r["err"] for r in runs]
+            metrics[f"nuts_r_hat/p={p}/{_key(a)}"] = max(r["rhat"] for r in runs)
             metrics[f"nuts_gen_error/p={p}/{_key(a)}"] = float(np.mean(errs))
             if cfg.svi_steps:
-                metrics[f"svi_gen_error/p={p}/{_key(a)}"] = float(np.mean(results[(p, a, "svi")]))
+                metrics[f"svi_gen_error/p={p}/{_key(a)}"] = float(np.mean([r["svi"] for r in runs]))
             ax.errorbar(
                 [a * (1 + 0.04 * j)],
                 [np.mean(errs)],
@@ -355,6 +429,37 @@ def _nuts_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, fl
         ctx.note("All NUTS runs mixed on the invariant quantities (R-hat <= 1.05, ESS >= 100).")
 
 
+def teacher_student_combine(
+    cfg: TeacherStudentConfig, results: list[UnitResult], ctx: RunContext
+) -> dict[str, float]:
+    """Collect the units' numbers; tables, notes and figures of the GLM and NUTS parts."""
+    metrics: dict[str, float] = {}
+    by_key: dict[tuple, dict] = {}
+    for res in results:
+        key = res.key
+        if key["part"] == "se":
+            by_key["se", key["channel"]] = res.artifacts
+        elif key["part"] == "gamp":
+            by_key["gamp", key["channel"], float(key["alpha"])] = res.artifacts
+        else:
+            row = dict(res.artifacts)
+            for name in ("err", "m", "q", "rhat", "ess", "rhat_raw", "svi"):
+                if name in row:  # JSON keeps a non-finite float as a string
+                    row[name] = float(row[name])
+            by_key["nuts", key["width"], float(key["alpha"]), key["teacher"]] = row
+        metrics.update(res.metrics)
+        for name, seconds in res.timings.items():
+            ctx.timings[name] = ctx.timings.get(name, 0.0) + seconds
+    _glm_report(cfg, by_key, ctx, metrics)
+    _nuts_report(cfg, by_key, ctx, metrics)
+    ctx.note(
+        "Camilli et al. give bounds, not numbers: no figure or table of theirs is reproduced digit by digit "
+        "(their exact constants were not available to us). What is checked is the ordering their bounds "
+        "imply: the two-layer Bayes error approaching the equivalent-GLM curve as p grows."
+    )
+    return metrics
+
+
 @experiment(
     "teacher-student",
     config=TeacherStudentConfig,
@@ -397,20 +502,15 @@ def _nuts_part(cfg: TeacherStudentConfig, ctx: RunContext, metrics: dict[str, fl
     "(arXiv:2307.05635); GLM formulas of Barbier et al., PNAS 2019",
     summary="Bayes-optimal error and mutual information of GLMs (state evolution, GAMP) and of two-layer "
     "teachers (NUTS) against their Gaussian-equivalent GLM.",
+    units=teacher_student_units,
+    combine=teacher_student_combine,
+    devices=("cpu",),
 )
-def run(cfg: TeacherStudentConfig, ctx: RunContext) -> dict[str, float]:
-    """State evolution and GAMP for each channel, then NUTS on two-layer teachers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics: dict[str, float] = {}
-    _glm_part(cfg, ctx, metrics, plt)
-    _nuts_part(cfg, ctx, metrics, plt)
-    ctx.note(
-        "Camilli et al. give bounds, not numbers: no figure or table of theirs is reproduced digit by digit "
-        "(their exact constants were not available to us). What is checked is the ordering their bounds "
-        "imply: the two-layer Bayes error approaching the equivalent-GLM curve as p grows."
-    )
-    return metrics
+def run_unit(cfg: TeacherStudentConfig, unit: UnitContext) -> UnitResult:
+    """One unit: a channel's state evolution, GAMP at one alpha, or NUTS on one teacher."""
+    key = unit.key
+    if key["part"] == "se":
+        return _se_unit(cfg, key["channel"])
+    if key["part"] == "gamp":
+        return _gamp_unit(cfg, key["channel"], float(key["alpha"]), unit.rng)
+    return _nuts_unit(cfg, int(key["width"]), float(key["alpha"]), unit)

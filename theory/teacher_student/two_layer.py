@@ -34,6 +34,7 @@ from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample, pyro_method
 
 from sciprob.ppl.mcmc import MCMCResult, mcmc_diagnostics, run_nuts
+from sciprob.runtime import NonFiniteLossError, isolated_rng
 from sciprob.runtime.progress import ProgressBar
 
 TORCH_ACTIVATIONS = {
@@ -340,7 +341,9 @@ def svi_posterior(
     num_draws : int, default=500
         Draws from the guide for the posterior mean.
     seed : int, default=0
-        Seed of the initialisation and of the draws.
+        Seed of the initialisation and of the draws; the global generators are
+        seeded with it only inside this call (:func:`sciprob.runtime.isolated_rng`)
+        and restored afterwards.
     progress : bool, default=False
         Show a progress bar with the ELBO.
 
@@ -350,22 +353,28 @@ def svi_posterior(
 
     Raises
     ------
-    FloatingPointError
-        If the ELBO becomes non-finite.
+    NonFiniteLossError
+        If the ELBO becomes non-finite (a ``FloatingPointError``).
     """
     _check_int("steps", steps)
     _check_int("num_draws", num_draws)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"`lr` must be a finite number > 0, got {lr!r}")
     pyro.clear_param_store()
-    pyro.set_rng_seed(seed)
-    guide = AutoNormal(network, init_scale=0.1)
-    svi = SVI(network, guide, pyro.optim.Adam({"lr": lr}), Trace_ELBO())
-    bar = ProgressBar(steps, "SVI") if progress else None
-    for _ in range(steps):
-        loss = svi.step(data.x, data.y)
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"SVI loss became {loss} (try a smaller `lr`, now {lr})")
-        if bar is not None:
-            bar.update(elbo=-loss)
-    draws = Predictive(network, guide=guide, num_samples=num_draws, return_sites=["W", "a"])(data.x)
+    # Pyro's SVI and Predictive draw from the global generators: seed them for this call only
+    with isolated_rng(seed):
+        guide = AutoNormal(network, init_scale=0.1)
+        svi = SVI(network, guide, pyro.optim.Adam({"lr": lr}), Trace_ELBO())
+        bar = ProgressBar(steps, "SVI") if progress else None
+        for step in range(steps):
+            loss = svi.step(data.x, data.y)
+            if not math.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"SVI: the ELBO loss is {loss} at step {step} (try a smaller `lr`, now {lr})"
+                )
+            if bar is not None:
+                bar.update(elbo=-loss)
+        draws = Predictive(network, guide=guide, num_samples=num_draws, return_sites=["W", "a"])(data.x)
+    pyro.clear_param_store()
     W = draws["W"].detach().reshape(num_draws, network.p, network.d)
     return evaluate_posterior(network, W, draws["a"].detach().reshape(num_draws, network.p), data)

@@ -44,6 +44,22 @@ def test_nuts_posterior_mean_learns_the_teacher():
     assert svi.test_error < prior_error and not svi.mixed()
 
 
+def test_svi_is_seeded_by_its_argument_and_leaves_the_global_generators_alone():
+    net, data = _data()
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    a = svi_posterior(net, data, steps=30, num_draws=50, seed=3)
+    assert torch.equal(torch.get_rng_state(), before)  # restored, not merely reseeded
+    torch.manual_seed(12345)  # another global state must not change the result
+    b = svi_posterior(net, data, steps=30, num_draws=50, seed=3)
+    c = svi_posterior(net, data, steps=30, num_draws=50, seed=4)
+    # the same seed replays the same arithmetic; the tolerance only allows for round-off
+    assert a.test_error == pytest.approx(b.test_error, rel=1e-9)
+    assert abs(a.test_error - c.test_error) > 1e-9
+    with pytest.raises(ValueError, match="`lr`"):
+        svi_posterior(net, data, steps=3, lr=float("nan"))
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="activation"):
         TwoLayerNetwork(3, 2, activation="gelu")
@@ -62,4 +78,4 @@ def test_sign_output_posterior_beats_chance():
     data = sample_teacher_data(net, 60, 500, torch.Generator().manual_seed(1))
     assert set(data.y.unique().tolist()) <= {-1.0, 1.0}
     est = svi_posterior(net, data, steps=300, num_draws=100)
-    assert 0.0 <= est.test_error < 0.3
+    assert est.test_error < 0.3  # chance is 0.5
