@@ -392,9 +392,9 @@ def nuts_posterior(
 ):
     r"""Sample the exact posterior :math:`p(z \mid y)` of one data set with NUTS.
 
-    Pyro's NUTS draws from the global RNGs, so the sampling runs inside
-    :func:`sciprob.runtime.isolated_rng`: it is reproducible from ``seed`` and the
-    caller's random streams are left as they were.
+    Pyro's NUTS draws from the global RNGs; :func:`sciprob.ppl.run_nuts` runs each
+    chain inside :func:`sciprob.runtime.isolated_rng`, so the sampling is
+    reproducible from ``seed`` and the caller's random streams are left as they were.
 
     Parameters
     ----------
@@ -414,20 +414,18 @@ def nuts_posterior(
         Draws of the whitened site ``"v"`` with their R-hat, ESS and divergences.
     """
     from sciprob.ppl import run_nuts
-    from sciprob.runtime import isolated_rng
 
     y = operator.check_data(y)[0].to(low)
     model = nuts_model(forward, operator, low, high, noise, shift, scale_tril)
-    with isolated_rng(seed):
-        result = run_nuts(
-            model,
-            y,
-            num_samples=num_samples,
-            warmup_steps=warmup_steps,
-            num_chains=num_chains,
-            seed=seed,
-            max_tree_depth=max_tree_depth,
-        )
+    result = run_nuts(
+        model,
+        y,
+        num_samples=num_samples,
+        warmup_steps=warmup_steps,
+        num_chains=num_chains,
+        seed=seed,
+        max_tree_depth=max_tree_depth,
+    )
     return model.to_z(result.samples["v"]), result
 
 

@@ -306,8 +306,8 @@ experiment(
             "n_bank": 10000,
             "n_datasets": 300,
             "n_nuts": 2,
-            "nuts_samples": 200,
-            "nuts_warmup": 150,
+            "nuts_samples": 120,
+            "nuts_warmup": 100,
             "nuts_chains": 1,
         },
         "paper": {
