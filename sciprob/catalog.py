@@ -25,4 +25,5 @@ CATALOG: dict[str, str] = {
     "exsum": "sciprob.theory.exsum.experiments",
     "pddlvm-pinn-heat": "sciprob.physics.pinn_experiments",
     "pddlvm-inverse-data": "sciprob.physics.inverse_experiments",
+    "pddlvm-shell-3d": "sciprob.physics.shell_experiments",
 }
