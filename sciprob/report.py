@@ -17,23 +17,36 @@ def format_number(value: float) -> str:
     return f"{value:.3e}"
 
 
-def metrics_table(metrics: dict[str, float], anchors: dict[str, dict[str, Any]]) -> str:
-    """Markdown table: metric | value | paper | ratio | source."""
+def metrics_table(
+    metrics: dict[str, float], anchors: dict[str, dict[str, Any]], timings: dict[str, float] | None = None
+) -> str:
+    """Markdown table: metric | value | paper | ratio | source.
+
+    An anchor whose key is not a metric is looked up in ``timings`` (speed-ups
+    and times are measurements, stored apart from the metrics); its row is
+    marked "(timing)". Anchors found in neither say "(not measured)".
+    """
+    timings = timings or {}
     lines = ["| metric | this run | paper | this run / paper | source |", "|---|---|---|---|---|"]
-    for key, value in metrics.items():
-        anchor = anchors.get(key)
+
+    def row(label: str, value: float, anchor: dict[str, Any] | None) -> str:
         if anchor is None:
-            lines.append(f"| `{key}` | {format_number(value)} | | | |")
-            continue
+            return f"| {label} | {format_number(value)} | | | |"
         ref = float(anchor["value"])
         ratio = format_number(value / ref) if ref != 0 else "-"
-        lines.append(
-            f"| `{key}` | {format_number(value)} | {format_number(ref)} | {ratio} | {anchor['source']} |"
-        )
-    missing = [k for k in anchors if k not in metrics]
-    for key in missing:
-        a = anchors[key]
-        lines.append(f"| `{key}` | (not measured) | {format_number(float(a['value']))} | | {a['source']} |")
+        return f"| {label} | {format_number(value)} | {format_number(ref)} | {ratio} | {anchor['source']} |"
+
+    for key, value in metrics.items():
+        lines.append(row(f"`{key}`", value, anchors.get(key)))
+    for key, anchor in anchors.items():
+        if key in metrics:
+            continue
+        if key in timings:
+            lines.append(row(f"`{key}` (timing)", float(timings[key]), anchor))
+        else:
+            lines.append(
+                f"| `{key}` | (not measured) | {format_number(float(anchor['value']))} | | {anchor['source']} |"
+            )
     return "\n".join(lines)
 
 
@@ -66,7 +79,7 @@ def render_report(results: dict[str, Any]) -> str:
         "",
         "## Metrics",
         "",
-        metrics_table(results["metrics"], results["anchors"]),
+        metrics_table(results["metrics"], results["anchors"], timings),
         "",
     ]
     for title, table in meta.get("tables", []):
@@ -82,7 +95,7 @@ def render_report(results: dict[str, Any]) -> str:
             if caption:
                 parts += [f"*{caption}*", ""]
     if timings:
-        parts += ["## Timings (seconds)", "", "| what | seconds |", "|---|---|"]
+        parts += ["## Timings", "", "Seconds, unless the name says otherwise (speed-ups, ratios, rates).", "", "| what | value |", "|---|---|"]
         parts += [f"| {k} | {format_number(float(v))} |" for k, v in timings.items()]
         parts += [""]
     if invocations:
@@ -154,5 +167,5 @@ def render_tour(rows: list[dict[str, Any]]) -> str:
         if not row.get("ok"):
             continue
         res = row["results"]
-        parts += [f"## {row['name']}", "", metrics_table(res["metrics"], res["anchors"]), ""]
+        parts += [f"## {row['name']}", "", metrics_table(res["metrics"], res["anchors"], res.get("timings", {})), ""]
     return "\n".join(parts)
