@@ -59,6 +59,10 @@ class GPIDETrackingConfig:
     learning_starts: int = param(1000, "random-action steps before learning")
     history_batch: int = param(32, "windows per update for history encoders (32 in the paper)")
     lr: float = param(3e-4, "Adam learning rate of every network (3e-4 in the paper)")
+    precision: Literal["float32", "bfloat16"] = param(
+        "float32",
+        "matrix products of the update (bfloat16: autocast, ~2.5x faster GPIDE updates on AVX-512 BF16)",
+    )
     eval_every: int = param(0, "env steps between learning-curve evaluations (0: end only)")
     eval_episodes: int = param(32, "held-out systems per evaluation range")
     pid_tune_iters: int = param(30, "differential-evolution generations for the PID gains")
@@ -198,6 +202,7 @@ def _sac_config(cfg: GPIDETrackingConfig, free: bool):
         lr=cfg.lr,
         learning_starts=cfg.learning_starts,
         gradient_steps=cfg.updates_per_step if free else cfg.history_updates_per_step,
+        precision=cfg.precision,
     )
 
 
@@ -450,6 +455,9 @@ class GPIDELocomotionConfig:
     eval_every: int = param(10_000, "env steps between evaluations")
     eval_episodes: int = param(5, "evaluation episodes")
     score_fraction: float = param(0.2, "final fraction of training whose evaluations are averaged (0.2)")
+    precision: Literal["float32", "bfloat16"] = param(
+        "float32", "matrix products of the update (see SACConfig)"
+    )
 
     def __post_init__(self) -> None:
         bad = [t for t in self.tasks if t not in LOCOMOTION_TASKS]
@@ -483,17 +491,11 @@ def _locomotion_units(cfg: GPIDELocomotionConfig) -> list[dict]:
     ]
 
 
-def _locomotion_unit(cfg: GPIDELocomotionConfig, unit: UnitContext) -> UnitResult:
-    """Train one agent on a masked task (or the Oracle on the full state) and evaluate it."""
-    from sciprob.control.agent import HistorySAC
-    from sciprob.control.callbacks import EvalCallback
+def _locomotion_sac_config(cfg: GPIDELocomotionConfig, free: bool):
+    """SAC hyper-parameters of a locomotion run (``free``: the memoryless MLP or Oracle agent)."""
     from sciprob.control.sac import SACConfig
 
-    task, enc = unit.key["task"], unit.key["encoder"]
-    name, kind = task.split("-")
-    env_id = f"sciprob/{name}-{'F' if enc == 'oracle' else kind}-v0"
-    free = enc in ("mlp", "oracle")
-    sac = SACConfig(
+    return SACConfig(
         gamma=0.99,
         tau=0.005,
         actor_hidden=(256, 256),
@@ -501,7 +503,20 @@ def _locomotion_unit(cfg: GPIDELocomotionConfig, unit: UnitContext) -> UnitResul
         batch_size=cfg.batch if free else cfg.history_batch,
         learning_starts=cfg.learning_starts,
         gradient_steps=cfg.updates_per_step if free else cfg.history_updates_per_step,
+        precision=cfg.precision,
     )
+
+
+def _locomotion_unit(cfg: GPIDELocomotionConfig, unit: UnitContext) -> UnitResult:
+    """Train one agent on a masked task (or the Oracle on the full state) and evaluate it."""
+    from sciprob.control.agent import HistorySAC
+    from sciprob.control.callbacks import EvalCallback
+
+    task, enc = unit.key["task"], unit.key["encoder"]
+    name, kind = task.split("-")
+    env_id = f"sciprob/{name}-{'F' if enc == 'oracle' else kind}-v0"
+    free = enc in ("mlp", "oracle")
+    sac = _locomotion_sac_config(cfg, free)
     agent = HistorySAC(
         env_id,
         "none" if free else _ENCODER_NAMES[enc],

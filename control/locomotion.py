@@ -40,7 +40,9 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -113,8 +115,33 @@ def mask_indices(task: str, kind: str) -> list[int]:
     return list(range(n_pos)) if kind == "P" else list(range(n_pos, n_pos + n_vel))
 
 
+def _forward_mujoco_warning(message: str) -> None:
+    warnings.warn(f"MuJoCo: {message}", UserWarning, stacklevel=2)
+
+
+@contextmanager
+def mujoco_warnings_as_python_warnings() -> Iterator[None]:
+    """Turn MuJoCo's warnings into Python ``UserWarning`` while the block runs.
+
+    MuJoCo's default handler prints each warning and appends it to
+    ``MUJOCO_LOG.TXT`` in the current directory (HalfCheetah-v5's XML, for
+    one, triggers a deprecation warning at every compilation). Inside this
+    block they go through :mod:`warnings` instead, so Python's filters apply;
+    the previous handler is restored on exit.
+    """
+    import mujoco
+
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(_forward_mujoco_warning)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
 def _base(task: str, **kwargs: Any) -> gym.Env:
-    return gym.make(f"{task}-v5", max_episode_steps=None, **{**_BASE_KWARGS.get(task, {}), **kwargs})
+    with mujoco_warnings_as_python_warnings():  # the model compiles here
+        return gym.make(f"{task}-v5", max_episode_steps=None, **{**_BASE_KWARGS.get(task, {}), **kwargs})
 
 
 def full_state_id(task: str) -> str:

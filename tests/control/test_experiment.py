@@ -32,6 +32,20 @@ def test_bad_settings_fail_before_work(run_cli):
         get_experiment("gpide-tracking").build_config("tiny", {"window": "0"})
 
 
+@pytest.mark.parametrize("name", ["gpide-tracking", "gpide-locomotion"])
+def test_precision_setting_reaches_the_agent_config(name):
+    from sciprob.control.experiments import _locomotion_sac_config, _sac_config
+
+    spec = get_experiment(name)
+    assert spec.build_config("tiny", {}).precision == "float32"
+    cfg = spec.build_config("tiny", {"precision": "bfloat16"})
+    assert cfg.precision == "bfloat16"
+    make = _sac_config if name == "gpide-tracking" else _locomotion_sac_config
+    assert make(cfg, free=True).precision == make(cfg, free=False).precision == "bfloat16"
+    with pytest.raises(ValueError, match="precision"):
+        spec.build_config("tiny", {"precision": "float16"})
+
+
 @pytest.mark.slow
 def test_every_environment_and_encoder_runs(run_cli):
     res = run_cli(

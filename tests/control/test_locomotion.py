@@ -60,3 +60,14 @@ def test_normalised_score():
     assert normalised_score(300.0, 100.0, 300.0) == pytest.approx(100.0)
     assert normalised_score(50.0, 100.0, 300.0) == pytest.approx(-25.0)
     assert np.isnan(normalised_score(1.0, 2.0, 2.0))
+
+
+def test_mujoco_warnings_become_python_warnings_not_a_log_file(tmp_path, monkeypatch):
+    import mujoco
+
+    monkeypatch.chdir(tmp_path)
+    before = mujoco.get_mju_user_warning()
+    with pytest.warns(UserWarning, match="MuJoCo: .*settotalmass"):  # HalfCheetah-v5's XML
+        gym.make("sciprob/HalfCheetah-P-v0").reset(seed=0)
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+    assert mujoco.get_mju_user_warning() is before  # the previous handler is restored

@@ -42,14 +42,19 @@ def test_sequence_buffer_windows_are_aligned_and_masked():
         buf.add_episodes(np.zeros((1, 5, 3)), np.zeros((1, 5, 2)), np.zeros((1, 5)))
 
 
-@pytest.mark.parametrize("encoder", ["none", "gpide", "gpide-ess", "gru", "transformer"])
-def test_sac_update_reduces_the_critic_loss_on_a_fixed_batch(encoder):
+@pytest.mark.parametrize(
+    ("encoder", "precision"),
+    [(e, "float32") for e in ("none", "gpide", "gpide-ess", "gru", "transformer")]
+    + [("gpide", "bfloat16"), ("none", "bfloat16")],
+)
+def test_sac_update_reduces_the_critic_loss_on_a_fixed_batch(encoder, precision):
     buf = _filled_buffer()
     window = 1 if encoder == "none" else 8
     batch = buf.sample(8, window, np.random.default_rng(0))
     batch = batch._replace(rewards=batch.rewards / 100)
     with isolated_rng(0):
-        sac = SACNetworks(3, 2, lambda: make_encoder(encoder, 3, 2, window), SACConfig(lr=1e-3, batch_size=8))
+        cfg = SACConfig(lr=1e-3, batch_size=8, precision=precision)
+        sac = SACNetworks(3, 2, lambda: make_encoder(encoder, 3, 2, window), cfg)
     gen = torch.Generator().manual_seed(0)
     assert sac.actor.encoder is not sac.critics[0].encoder is not sac.critics[1].encoder
     first = {k: float(v) for k, v in sac.update(batch, gen).items()}
@@ -58,6 +63,7 @@ def test_sac_update_reduces_the_critic_loss_on_a_fixed_batch(encoder):
     assert all(np.isfinite(v) for v in last.values())
     assert last["train/critic_loss"] < 0.5 * first["train/critic_loss"]
     assert set(first) == {"train/critic_loss", "train/actor_loss", "train/alpha_loss", "train/alpha"}
+    assert all(p.dtype == torch.float32 for p in sac.parameters())  # autocast keeps float32 weights
 
 
 def test_train_checkpoint_resume_and_csv(tmp_path):
