@@ -13,7 +13,7 @@
    networks: every head's time weights rebuilt per call, separate summation and
    smoothing heads, actor gradients through the critics' weights (as
    ``sequential_sac.py`` does with ``loss.backward()``). Target: >= 3x for GPIDE.
-   ``--bf16`` adds rows with bfloat16 autocast of the whole update.
+   ``--bf16`` adds rows with ``SACConfig(precision="bfloat16")`` (bfloat16 autocast of the update).
 
 Each pair is measured in interleaved repeats after a warm-up; the median ratio is printed.
 
@@ -179,10 +179,16 @@ def history_update_rows(seconds: float, repeats: int, bf16: bool) -> None:
     buf = _buffer(obs_dim, act_dim)
     for name in ("gpide", "gru"):
         nets = {}
-        for label in ("sciprob", "plain"):
+        labels = {"sciprob": "float32", "plain": "float32"}
+        if bf16:
+            labels["sciprob-bf16"] = "bfloat16"
+        for label, precision in labels.items():
             with isolated_rng(0):
                 nets[label] = SACNetworks(
-                    obs_dim, act_dim, lambda name=name: make_encoder(name, obs_dim, act_dim, 100), SACConfig()
+                    obs_dim,
+                    act_dim,
+                    lambda name=name: make_encoder(name, obs_dim, act_dim, 100),
+                    SACConfig(precision=precision),
                 )
         rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
         cases = {
@@ -190,12 +196,7 @@ def history_update_rows(seconds: float, repeats: int, bf16: bool) -> None:
             "plain": lambda: plain_update(nets["plain"], buf.sample(32, 100, rng), gen),
         }
         if bf16:
-
-            def fast() -> None:
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    nets["sciprob"].update(buf.sample(32, 100, rng), gen)
-
-            cases["sciprob-bf16"] = fast
+            cases["sciprob-bf16"] = lambda: nets["sciprob-bf16"].update(buf.sample(32, 100, rng), gen)
         rates = _interleaved(cases, seconds, repeats)
         ratio = statistics.median(a / b for a, b in zip(rates["sciprob"], rates["plain"], strict=True))
         med = {k: statistics.median(v) for k, v in rates.items()}

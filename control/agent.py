@@ -126,15 +126,18 @@ def _record(state: HistoryState, rows: np.ndarray, actions: np.ndarray, rewards:
 
 
 def _check_box(space: Any, name: str) -> gym.spaces.Box:
-    if not isinstance(space, gym.spaces.Box):
-        raise TypeError(
-            f"`HistorySAC` requires a Box {name} space, got {space!r}; wrap the environment "
-            f"(e.g. gymnasium.wrappers.FlattenObservation) to get one"
+    if name == "action":
+        fix = (
+            "SAC learns continuous actions: use an environment with a Box action space, or a "
+            "gymnasium.ActionWrapper that maps a Box onto the environment's actions"
         )
+    else:
+        fix = "wrap the environment in gymnasium.wrappers.FlattenObservation to get one"
+    if not isinstance(space, gym.spaces.Box):
+        raise TypeError(f"`HistorySAC` requires a Box {name} space, got {space!r}; {fix}")
     if len(space.shape) != 1:
         raise ValueError(
-            f"`HistorySAC` requires a flat (1-D) Box {name} space, got shape {space.shape}; "
-            "use gymnasium.wrappers.FlattenObservation"
+            f"`HistorySAC` requires a flat (1-D) Box {name} space, got shape {space.shape}; {fix}"
         )
     return space
 

@@ -25,6 +25,7 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -273,32 +274,31 @@ class SACNetworks(nn.Module):
             ``train/critic_loss``, ``train/actor_loss``, ``train/alpha_loss``, ``train/alpha``
             (detached tensors: reading them with ``float`` synchronises, so callers do it rarely).
         """
-        if self.config.precision == "bfloat16":
-            with torch.autocast(batch.obs.device.type, dtype=torch.bfloat16):
-                return self._update(batch, generator)
-        return self._update(batch, generator)
-
-    def _update(self, batch: SequenceBatch, generator: torch.Generator | None) -> dict[str, Tensor]:
         cfg = self.config
         obs, pa, pr, mask = batch.obs, batch.prev_actions, batch.prev_rewards, batch.mask
         alpha = self.log_alpha.exp().detach()
         self.actor.train()
         self.critics.train()
-        actions_pi, logp_pi = self.actor.sample(obs, pa, pr, generator=generator)  # (B, W+1, A), (B, W+1)
+        # Forward passes run in two autocast regions (bfloat16): autocast caches its casts of the
+        # weights until the region ends, so one region would show the actor the critics' weights
+        # from before the critic step. Backward passes run outside autocast, as PyTorch advises.
+        with self._precision(obs.device.type):
+            # (B, W+1, A) and (B, W+1)
+            actions_pi, logp_pi = self.actor.sample(obs, pa, pr, generator=generator)
 
-        # Critic loss: soft Bellman targets from the target critics at t+1.
-        with torch.no_grad():
-            obs_next, a_next = obs[:, 1:], actions_pi[:, 1:]
-            q_next = torch.minimum(
-                *(c.value(c.encode(obs, pa, pr)[:, 1:], obs_next, a_next) for c in self.critics_target)
+            # Critic loss: soft Bellman targets from the target critics at t+1.
+            with torch.no_grad():
+                obs_next, a_next = obs[:, 1:], actions_pi[:, 1:]
+                q_next = torch.minimum(
+                    *(c.value(c.encode(obs, pa, pr)[:, 1:], obs_next, a_next) for c in self.critics_target)
+                )
+                y = batch.rewards + cfg.gamma * (1 - batch.terminals) * (q_next - alpha * logp_pi[:, 1:])
+            obs_now = obs[:, :-1]
+            encodings = [c.encode(obs, pa, pr)[:, :-1] for c in self.critics]
+            critic_loss = sum(
+                _masked_mean((c.value(h, obs_now, batch.actions) - y) ** 2, mask)
+                for c, h in zip(self.critics, encodings, strict=True)
             )
-            y = batch.rewards + cfg.gamma * (1 - batch.terminals) * (q_next - alpha * logp_pi[:, 1:])
-        obs_now = obs[:, :-1]
-        encodings = [c.encode(obs, pa, pr)[:, :-1] for c in self.critics]
-        critic_loss = sum(
-            _masked_mean((c.value(h, obs_now, batch.actions) - y) ** 2, mask)
-            for c, h in zip(self.critics, encodings, strict=True)
-        )
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
@@ -306,10 +306,11 @@ class SACNetworks(nn.Module):
         # Actor loss on the fresh critics' heads (encodings held fixed). Gradients are
         # taken for the actor's parameters only, so no critic weight gradient is computed.
         a_now = actions_pi[:, :-1]
-        q_pi = torch.minimum(
-            *(c.value(h.detach(), obs_now, a_now) for c, h in zip(self.critics, encodings, strict=True))
-        )
-        actor_loss = _masked_mean(alpha * logp_pi[:, :-1] - q_pi, mask)
+        with self._precision(obs.device.type):
+            q_pi = torch.minimum(
+                *(c.value(h.detach(), obs_now, a_now) for c, h in zip(self.critics, encodings, strict=True))
+            )
+            actor_loss = _masked_mean(alpha * logp_pi[:, :-1] - q_pi, mask)
         params = self._actor_params
         grads = torch.autograd.grad(actor_loss, params)
         for p, g in zip(params, grads, strict=True):
@@ -328,6 +329,12 @@ class SACNetworks(nn.Module):
             "train/alpha_loss": alpha_loss.detach(),
             "train/alpha": alpha,
         }
+
+    def _precision(self, device_type: str) -> contextlib.AbstractContextManager:
+        """Autocast to bfloat16 under ``precision="bfloat16"``, else nothing."""
+        if self.config.precision == "bfloat16":
+            return torch.autocast(device_type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @torch.no_grad()
     def _polyak(self) -> None:

@@ -98,7 +98,8 @@ def test_no_history_agent_learns_pendulum_quickly():
 
 @pytest.mark.slow
 def test_no_history_agent_is_on_par_with_sb3_at_the_same_budget():
-    from stable_baselines3 import SAC
+    # measured 2026-12-02, seeds 0-2: see docs/gpide.md ("The agent against SB3")
+    SAC = pytest.importorskip("stable_baselines3").SAC
 
     steps, kw = 4000, dict(gamma=0.99, tau=0.02, batch_size=64, learning_starts=500)
     ours = HistorySAC(
@@ -189,9 +190,10 @@ def test_user_encoder_instance_and_vector_env():
 
 
 def test_bad_input_is_a_one_line_error_before_work():
-    with pytest.raises(TypeError, match="Box action"):
+    with pytest.raises(TypeError, match="Box action space.*continuous actions") as exc:
         HistorySAC("CartPole-v1", "none")
-    with pytest.raises(TypeError, match="Box observation"):
+    assert "\n" not in str(exc.value)
+    with pytest.raises(TypeError, match="Box observation space.*FlattenObservation"):
         HistorySAC("Blackjack-v1", "none")
     agent = HistorySAC("Pendulum-v1", "none", SMALL, device="cpu")
     with pytest.raises(ValueError, match="`total_timesteps`"):

@@ -150,3 +150,23 @@ def test_pid_feature_agent_learns_msd():
     cfg = SACConfig(batch_size=256, learning_starts=800)
     res = train(ENV_IDS["MassSpringDamper"], "pid", 4800, params="fixed", config=cfg, progress=False)
     assert evaluate(res.agent, ENV_IDS["MassSpringDamper"], "fixed", 32).mean > -15
+
+
+def test_bfloat16_actor_step_reads_the_critics_after_their_step():
+    # autocast keeps its bfloat16 copies of the weights until its region ends; the actor loss must
+    # still see the critics' weights after the critic step, as in float32
+    buf = _filled_buffer()
+    batch = buf.sample(8, 8, np.random.default_rng(0))
+    with isolated_rng(0):
+        cfg = SACConfig(lr=1e-2, precision="bfloat16")
+        sac = SACNetworks(3, 2, lambda: make_encoder("gpide", 3, 2, 8), cfg)
+    first = sac.critics[0].q[0]
+    calls = []
+    first.register_forward_hook(lambda m, inp, out: calls.append((inp[0].detach(), out.detach())))
+    before = first.weight.detach().clone()
+    sac.update(batch, torch.Generator().manual_seed(0))
+    assert not torch.equal(before, first.weight)  # the critic step moved the weights
+    inp, out = calls[-1]  # the last call is the actor loss's
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fresh = first(inp)
+    torch.testing.assert_close(out, fresh, rtol=0, atol=0)  # exact: the same bfloat16 product
