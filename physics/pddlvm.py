@@ -97,7 +97,8 @@ class ReducedBasis(nn.Module):
         ----------
         problem : DiscreteProblem
         degree : int
-            Polynomials per direction (``m = degree ** gdim``), at least 2.
+            Polynomials per direction (``m = degree ** gdim``, times the number of
+            components of a vector field), at least 2.
 
         Returns
         -------
@@ -115,14 +116,14 @@ class ReducedBasis(nn.Module):
         phi = per_dim[0]
         for t in per_dim[1:]:
             phi = (phi[:, :, None] * t[:, None, :]).reshape(x.shape[0], -1)
+        components = getattr(problem, "dof_components", None)
+        if components is not None and int(components.max()) > 0:  # vector field: one copy per component
+            onehot = torch.nn.functional.one_hot(components.long()).to(phi)
+            phi = (phi[:, :, None] * onehot[:, None, :]).reshape(x.shape[0], -1)
         problem64 = problem.to(torch.float64)
         z_ref = problem64.prior().mean.double()[None]
-        m = phi.shape[1]
-        u0 = torch.zeros(m, x.shape[0], dtype=torch.float64)
-        with torch.autograd.forward_ad.dual_level():  # J_ref @ phi, one column per batch row
-            dual = torch.autograd.forward_ad.make_dual(u0, phi.T.contiguous())
-            r = problem64.residual(dual, z_ref.expand(m, -1))
-            j_phi = torch.autograd.forward_ad.unpack_dual(r).tangent.T
+        u0 = torch.zeros(1, x.shape[0], dtype=torch.float64)
+        j_phi = problem64.jacobian_product(u0, z_ref, phi)  # J_ref @ phi
         q, rr = torch.linalg.qr(j_phi)
         psi = torch.linalg.solve_triangular(rr, phi, upper=True, left=False)  # phi @ rr^{-1}
         c_ref = q.T @ (-problem64.residual(torch.zeros(1, x.shape[0], dtype=torch.float64), z_ref)[0])

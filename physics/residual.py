@@ -172,26 +172,35 @@ class ResidualOperator(nn.Module):
 
 
 class DiscreteProblem(nn.Module):
-    """A parametric P1 problem in torch: prior, fields and residual, no DOLFINx needed.
+    """A parametric problem in torch: prior, fields and residual, no DOLFINx needed.
 
-    Produced by :class:`sciprob.physics.fem.ParametricPoissonProblem` (``problem.discrete``)
-    and consumed by :class:`sciprob.physics.PDDLVM`; move it with ``.to(device)``.
+    Produced by :class:`sciprob.physics.fem.ParametricPoissonProblem` and
+    :class:`sciprob.physics.fem.ParametricProblem` (``problem.discrete``) and
+    consumed by :class:`sciprob.physics.PDDLVM`; move it with ``.to(device)``.
 
     Parameters
     ----------
-    operator : ResidualOperator
-        The assembled discrete operator.
-    coefficients : CoefficientMap
-        Prior and parameter-to-field map.
+    operator : nn.Module
+        The discrete operator, called as ``operator(u, *coefficients.fields(z))``
+        (:class:`ResidualOperator`, or the routes of :mod:`sciprob.physics.fem.forms`).
+    coefficients : nn.Module
+        Prior and parameter-to-field map (``prior()``, ``fields(z)``, ``dim_z``).
     dof_coordinates : Tensor of shape (n_dofs, gdim)
         Coordinates of the degrees of freedom.
+    dof_components : Tensor of shape (n_dofs,) of int64, default=None
+        Vector component of each degree of freedom (``None``: a scalar field).
     """
 
-    def __init__(self, operator: ResidualOperator, coefficients, dof_coordinates: Tensor) -> None:
+    def __init__(
+        self, operator: nn.Module, coefficients, dof_coordinates: Tensor, dof_components: Tensor | None = None
+    ) -> None:
         super().__init__()
         self.operator = operator
         self.coefficients = coefficients
         self.register_buffer("dof_coordinates", dof_coordinates)
+        if dof_components is None:
+            dof_components = torch.zeros(dof_coordinates.shape[0], dtype=torch.long)
+        self.register_buffer("dof_components", dof_components.long())
 
     @property
     def dim_z(self) -> int:
@@ -202,6 +211,11 @@ class DiscreteProblem(nn.Module):
     def n_dofs(self) -> int:
         """Number of nodal values."""
         return self.operator.n_dofs
+
+    @property
+    def n_components(self) -> int:
+        """Number of vector components (1 for a scalar field)."""
+        return int(self.dof_components.max().item()) + 1
 
     def prior(self):
         """Return the prior :math:`p(z)`, event shape ``(dim_z,)``."""
@@ -219,5 +233,29 @@ class DiscreteProblem(nn.Module):
         -------
         Tensor of shape (batch, n_dofs)
         """
-        kappa, forcing, bc_values = self.coefficients.fields(z)
-        return self.operator(u, kappa, forcing, bc_values)
+        return self.operator(u, *self.coefficients.fields(z))
+
+    def jacobian_product(self, u: Tensor, z: Tensor, tangents: Tensor) -> Tensor:
+        r"""Products :math:`\partial r/\partial u\,(u, z)\; T` for one state and many tangents.
+
+        Uses the operator's sparse ``jacobian`` when it has one, forward-mode
+        autodiff otherwise.
+
+        Parameters
+        ----------
+        u : Tensor of shape (1, n_dofs)
+        z : Tensor of shape (1, dim_z)
+        tangents : Tensor of shape (n_dofs, m)
+
+        Returns
+        -------
+        Tensor of shape (n_dofs, m)
+        """
+        if hasattr(self.operator, "jacobian"):
+            J = self.operator.jacobian(u, *self.coefficients.fields(z))
+            return torch.sparse.mm(J.to(tangents.dtype), tangents)
+        m = tangents.shape[1]
+        with torch.autograd.forward_ad.dual_level():  # one tangent per batch row
+            dual = torch.autograd.forward_ad.make_dual(u.expand(m, -1).contiguous(), tangents.T.contiguous())
+            r = self.residual(dual, z.expand(m, -1))
+            return torch.autograd.forward_ad.unpack_dual(r).tangent.T

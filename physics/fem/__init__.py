@@ -9,6 +9,14 @@ this package and imports it after this file has run.
 import dolfinx_solver  # noqa: F401, I001 - must precede dolfinx (sets up the bundled PETSc)
 import dolfinx  # noqa: F401
 
+from sciprob.physics.fem.forms import (
+    AffineResidual,
+    AssembledResidual,
+    FormCoefficients,
+    ParametricProblem,
+    boundary_dofs,
+    located_dofs,
+)
 from sciprob.physics.fem.parametric import (
     LinearPoisson1D,
     NonlinearPoisson1D,
@@ -19,6 +27,12 @@ from sciprob.physics.fem.parametric import (
 from sciprob.physics.fem.poisson import PoissonSolution, solve_manufactured_poisson
 
 __all__ = [
+    "AffineResidual",
+    "AssembledResidual",
+    "FormCoefficients",
+    "ParametricProblem",
+    "boundary_dofs",
+    "located_dofs",
     "LinearPoisson1D",
     "NonlinearPoisson1D",
     "ObservationMapPoisson1D",

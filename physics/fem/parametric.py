@@ -30,21 +30,18 @@ the load vector :math:`\int \phi_i\,dx`. Only serial meshes are supported.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import ufl
 from dolfinx import fem, mesh
-from dolfinx.fem.petsc import LinearProblem, NonlinearProblem
 from mpi4py import MPI
-from torch import Tensor
+from torch import Tensor, nn
 
 from sciprob.physics.coefficients import CoefficientMap, Fields
+from sciprob.physics.fem.forms import ParametricProblem
 from sciprob.physics.residual import DiscreteProblem, ResidualOperator, linear_flux, sigmoid_flux
-
-_PREFIX = itertools.count()
 
 
 def _ufl_flux(law: str, grad_u, kappa):
@@ -55,8 +52,37 @@ def _ufl_flux(law: str, grad_u, kappa):
     return ((1.0 / (1.0 + ufl.exp(-norm)) + 5.0 * kappa) / 10.0) * grad_u
 
 
-class ParametricPoissonProblem:
+class _PoissonZMap(nn.Module):
+    """``z -> (kappa in DG0 dof order, f)`` of the generic interface, from a :class:`CoefficientMap`."""
+
+    def __init__(self, coefficient_map: CoefficientMap, dof_to_cell: np.ndarray) -> None:
+        super().__init__()
+        self.map = coefficient_map
+        self.register_buffer("dof_to_cell", torch.from_numpy(dof_to_cell))
+
+    def forward(self, z: Tensor) -> list[Tensor]:
+        kappa, forcing, _ = self.map.fields(z)
+        return [kappa[:, self.dof_to_cell], forcing[:, None]]
+
+
+class _PoissonBC(nn.Module):
+    def __init__(self, coefficient_map: CoefficientMap) -> None:
+        super().__init__()
+        self.map = coefficient_map
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.map.fields(z).bc_values
+
+
+class ParametricPoissonProblem(ParametricProblem):
     r"""A parametric Poisson problem on a DOLFINx mesh, P1 elements.
+
+    An instance of :class:`sciprob.physics.fem.ParametricProblem` with the
+    residual form above (coefficients ``kappa_h`` in DG0 and ``f_c`` a
+    constant), so ``solve_fem`` and both generic torch routes
+    (``make_discrete("general" | "affine")``) are available; :attr:`discrete`
+    is the specialised P1 operator :class:`~sciprob.physics.residual.ResidualOperator`,
+    which evaluates any flux law cell by cell on CPU or CUDA.
 
     Parameters
     ----------
@@ -68,8 +94,7 @@ class ParametricPoissonProblem:
     coefficient_map : type of CoefficientMap
         Prior and :math:`z \mapsto (\kappa, f, g)`.
     flux : {"linear", "sigmoid"}, default="linear"
-        Flux law; ``"linear"`` is solved with ``LinearProblem``, ``"sigmoid"``
-        with the SNES ``NonlinearProblem``.
+        Flux law; ``"linear"`` is solved in one step, ``"sigmoid"`` by Newton.
 
     Attributes
     ----------
@@ -91,32 +116,46 @@ class ParametricPoissonProblem:
         if flux not in ("linear", "sigmoid"):
             raise ValueError(f"`flux` must be 'linear' or 'sigmoid', got {flux!r}")
         self.msh, self.flux_law = msh, flux
-        self.V = fem.functionspace(msh, ("Lagrange", 1))
+        V = fem.functionspace(msh, ("Lagrange", 1))
         self.Q = fem.functionspace(msh, ("DG", 0))
         tdim, gdim = msh.topology.dim, msh.geometry.dim if msh.topology.dim > 1 else 1
         facets = mesh.locate_entities_boundary(msh, dim=tdim - 1, marker=dirichlet)
-        self.bc_dofs = fem.locate_dofs_topological(V=self.V, entity_dim=tdim - 1, entities=facets)
-        self.cell_dofs = np.asarray(self.V.dofmap.list, dtype=np.int64)
+        bc_dofs = fem.locate_dofs_topological(V=V, entity_dim=tdim - 1, entities=facets)
+        self.cell_dofs = np.asarray(V.dofmap.list, dtype=np.int64)
         self.cell_dg = np.asarray(self.Q.dofmap.list, dtype=np.int64)[:, 0]
-        self.n_dofs, self.n_cells = self.V.dofmap.index_map.size_local, self.cell_dofs.shape[0]
-        coords = self.V.tabulate_dof_coordinates()[:, :gdim]
-
+        self.n_cells = self.cell_dofs.shape[0]
+        coords = V.tabulate_dof_coordinates()[:, :gdim]
+        self.V = V
+        n_dofs = V.dofmap.index_map.size_local
+        self.n_dofs = n_dofs
+        self.bc_dofs = np.asarray(bc_dofs, dtype=np.int64)
         self.operator = self._assemble_operator(gdim)
-        self.coefficients = coefficient_map(
+        self.coefficient_map = coefficient_map(
             torch.from_numpy(coords[self.cell_dofs].mean(axis=1)),
             torch.from_numpy(coords[self.bc_dofs].copy()),
         )
-        self.discrete = DiscreteProblem(self.operator, self.coefficients, torch.from_numpy(coords.copy()))
-        self.dim_z = self.coefficients.dim_z
+        self._coords = torch.from_numpy(coords[:n_dofs].copy())
 
         # coefficients of the compiled forms, updated in place per parameter value
         self.kappa_h = fem.Function(self.Q, name="kappa")
         self.f_c = fem.Constant(msh, 1.0)
-        self.g_h = fem.Function(self.V, name="g")
-        self.bc = fem.dirichletbc(self.g_h, self.bc_dofs)
-        self.uh = fem.Function(self.V, name="u")
-        self._residual_form = None
-        self._problem = self._build_solver()
+        self.uh = fem.Function(V, name="u")
+        dof_to_cell = np.empty(self.n_cells, dtype=np.int64)
+        dof_to_cell[self.cell_dg] = np.arange(self.n_cells)
+        super().__init__(
+            self._weak_residual(self.uh),
+            self.uh,
+            coefficients=[self.kappa_h, self.f_c],
+            z_map=_PoissonZMap(self.coefficient_map, dof_to_cell),
+            prior=self.coefficient_map.prior,
+            bc_dofs=self.bc_dofs,
+            bc_values=_PoissonBC(self.coefficient_map),
+            positive=[0],
+        )
+        self.coefficients = self.coefficient_map
+
+    def _default_discrete(self) -> DiscreteProblem:
+        return DiscreteProblem(self.operator, self.coefficient_map, self._coords.clone())
 
     # -- set-up ---------------------------------------------------------------------------
     def _assemble_operator(self, gdim: int) -> ResidualOperator:
@@ -140,27 +179,6 @@ class ParametricPoissonProblem:
             torch.from_numpy(self.bc_dofs.astype(np.int64)),
             flux,
         )
-
-    def _build_solver(self):
-        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
-        prefix = f"sciprob_pddlvm_{next(_PREFIX)}_"
-        direct = {"ksp_type": "preonly", "pc_type": "lu", "ksp_error_if_not_converged": True}
-        if self.flux_law == "linear":
-            a = ufl.inner(self.kappa_h * ufl.grad(u), ufl.grad(v)) * ufl.dx
-            L = self.f_c * v * ufl.dx
-            return LinearProblem(
-                a, L, bcs=[self.bc], u=self.uh, petsc_options=direct, petsc_options_prefix=prefix
-            )
-        F = self._weak_residual(self.uh)
-        options = dict(
-            direct,
-            snes_type="newtonls",
-            snes_linesearch_type="bt",
-            snes_rtol=1e-12,
-            snes_atol=1e-13,
-            snes_error_if_not_converged=True,
-        )
-        return NonlinearProblem(F, self.uh, bcs=[self.bc], petsc_options=options, petsc_options_prefix=prefix)
 
     def _weak_residual(self, w: fem.Function):
         v = ufl.TestFunction(self.V)
@@ -186,49 +204,11 @@ class ParametricPoissonProblem:
         return torch.from_numpy(uh.x.array[: self.n_dofs].copy())
 
     # -- parameters -----------------------------------------------------------------------
-    def prior(self):
-        """Return the prior :math:`p(z)`, event shape ``(dim_z,)``."""
-        return self.coefficients.prior()
-
     def fields(self, z: Tensor) -> Fields:
         """Return the validated fields of a batch ``z`` of shape (batch, dim_z) or (dim_z,)."""
-        return self.coefficients.fields(self.coefficients.validate(z))
-
-    def residual(self, u: Tensor, z: Tensor) -> Tensor:
-        """Torch residual for a batch (see :class:`sciprob.physics.residual.DiscreteProblem`).
-
-        Parameters
-        ----------
-        u : Tensor of shape (batch, n_dofs)
-        z : Tensor of shape (batch, dim_z)
-
-        Returns
-        -------
-        Tensor of shape (batch, n_dofs)
-        """
-        z = self.coefficients.validate(z)
-        if u.dim() != 2 or u.shape != (z.shape[0], self.n_dofs):
-            raise ValueError(f"`u` must have shape ({z.shape[0]}, {self.n_dofs}), got {tuple(u.shape)}")
-        return self.discrete.to(u.device).residual(u, z)
+        return self.coefficient_map.fields(self.coefficient_map.validate(z))
 
     # -- DOLFINx --------------------------------------------------------------------------
-    def _set_fields(self, kappa: np.ndarray, forcing: float, bc_values: np.ndarray) -> None:
-        kappa = np.asarray(kappa, dtype=np.float64)
-        if kappa.shape != (self.n_cells,):
-            raise ValueError(f"`kappa` must have shape ({self.n_cells},), got {kappa.shape}")
-        if not np.all(np.isfinite(kappa)) or np.any(kappa <= 0):
-            bad = kappa[~(np.isfinite(kappa) & (kappa > 0))][0]
-            raise ValueError(
-                f"the diffusivity `kappa` must be positive and finite on every cell, got {bad!r}; "
-                "check the coefficient map"
-            )
-        if not np.isfinite(forcing) or not np.all(np.isfinite(bc_values)):
-            raise ValueError("`forcing` and `bc_values` must be finite")
-        self.kappa_h.x.array[self.cell_dg] = kappa
-        self.f_c.value = float(forcing)
-        self.g_h.x.array[:] = 0.0
-        self.g_h.x.array[self.bc_dofs] = bc_values
-
     def solve_fields(self, kappa: np.ndarray, forcing: float, bc_values: np.ndarray) -> np.ndarray:
         """FEM solution for given discrete fields, with the compiled forms.
 
@@ -248,56 +228,20 @@ class ParametricPoissonProblem:
         ValueError
             Non-positive or non-finite ``kappa``; non-finite data.
         """
-        self._set_fields(kappa, forcing, bc_values)
-        self.uh.x.array[:] = 0.0
-        self._problem.solve()
-        if self.flux_law != "linear" and self._problem.solver.getConvergedReason() <= 0:
-            raise RuntimeError("SNES did not converge")
-        return self.uh.x.array[: self.n_dofs].copy()
-
-    def solve_fem(self, z: Tensor) -> Tensor:
-        """Compute reference FEM solutions, one DOLFINx solve per parameter vector.
-
-        Parameters
-        ----------
-        z : Tensor of shape (batch, dim_z) or (dim_z,)
-
-        Returns
-        -------
-        Tensor of shape (batch, n_dofs) or (n_dofs,), float64
-        """
-        z2 = self.coefficients.validate(z)
-        kappa, forcing, bc = (t.detach().cpu().double().numpy() for t in self.fields(z2))
-        out = np.stack([self.solve_fields(kappa[b], forcing[b], bc[b]) for b in range(z2.shape[0])])
-        out = torch.from_numpy(out)
-        return out[0] if z.dim() == 1 else out
-
-    def assemble_residual(self, u: Tensor, z: Tensor) -> np.ndarray:
-        """DOLFINx's own residual of one state, for checking the torch residual.
-
-        ``F(u; v)`` assembled with ``fem.assemble_vector``, Dirichlet rows set
-        to ``u - g`` with ``bc.set(b, x0=u, alpha=-1)``.
-
-        Parameters
-        ----------
-        u : Tensor of shape (n_dofs,)
-        z : Tensor of shape (dim_z,)
-
-        Returns
-        -------
-        ndarray of shape (n_dofs,)
-        """
-        kappa, forcing, bc = (t[0].detach().cpu().double().numpy() for t in self.fields(z))
-        self._set_fields(kappa, float(forcing), bc)
-        w = self.to_function(u, name="w")
-        if self._residual_form is None:
-            self._w = fem.Function(self.V, name="w")
-            self._residual_form = fem.form(self._weak_residual(self._w))
-        self._w.x.array[:] = w.x.array
-        b = fem.assemble_vector(self._residual_form)
-        b.scatter_reverse(__import__("dolfinx").la.InsertMode.add)
-        self.bc.set(b.array, x0=self._w.x.array, alpha=-1.0)
-        return b.array[: self.n_dofs].copy()
+        kappa = np.asarray(kappa, dtype=np.float64)
+        if kappa.shape != (self.n_cells,):
+            raise ValueError(f"`kappa` must have shape ({self.n_cells},), got {kappa.shape}")
+        if not np.all(np.isfinite(kappa)) or np.any(kappa <= 0):
+            bad = kappa[~(np.isfinite(kappa) & (kappa > 0))][0]
+            raise ValueError(
+                f"the diffusivity `kappa` must be positive and finite on every cell, got {bad!r}; "
+                "check the coefficient map"
+            )
+        if not np.isfinite(forcing) or not np.all(np.isfinite(bc_values)):
+            raise ValueError("`forcing` and `bc_values` must be finite")
+        kappa_dofs = np.empty(self.n_cells)
+        kappa_dofs[self.cell_dg] = kappa
+        return self.solve_values([kappa_dofs, np.array([float(forcing)])], np.asarray(bc_values, np.float64))
 
 
 def _check_cells(name: str, n: int) -> int:
