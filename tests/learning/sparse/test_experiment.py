@@ -86,7 +86,7 @@ def test_verdicts_follow_the_numbers(tmp_path):
     assert metrics["ppe/mlp/gmp"] == pytest.approx(10.0) and metrics["ppe/mlp/magnitude"] == pytest.approx(
         2.0
     )
-    assert ctx.timings["latency_ratio/mlp/structured-50"] == 0.4
+    assert ctx.timings["latency_ratio/mlp/structured-50"] == 0.4  # exact: copied through, not computed
     text = "\n".join(ctx.notes)
     assert "up to s=0.9" in text and "falls below from s=0.98" in text
     assert "s=0.98: one-shot magnitude 60.00 %" in text and "**holds**" in text

@@ -276,7 +276,7 @@ def test_sparse_inference_matches_dense(gen, layout):
 def test_ppe_reconstruction():
     acc = {0.5: 0.97, 0.9: 0.965, 0.98: 0.90}
     assert pruned_parameter_efficiency(acc, 0.97) == pytest.approx(10.0)
-    assert pruned_parameter_efficiency(acc, 0.99) == 1.0
+    assert pruned_parameter_efficiency(acc, 0.99) == 1.0  # exact: the floor 1.0 is returned as is
     assert pruned_parameter_efficiency(acc, 0.97, tolerance=0.1) == pytest.approx(50.0)
     a = accuracy_per_parameter(acc, 0.97)
     assert 0.9 / 0.97 < a < 1.0
