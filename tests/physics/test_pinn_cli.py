@@ -28,13 +28,17 @@ def test_inverse_data_tiny_preset(run_cli):
     m = res.results()["metrics"]
     for name in ("posterior_coverage_95", "posterior_std_ratio", "posterior_mean_error"):
         assert name in m and f"{name}/sensors=3/noise=0.01" in m
+        # the headline is the forward-KL q; the importance-weighted q and the ELBO q come alongside
+        assert f"{name}/importance_weighted" in m and f"{name}/objective=elbo" in m
+    assert 1 <= m["importance_ess_median"] <= 200
     assert m["posterior_coverage_95"] == m["posterior_coverage_95/sensors=6/noise=0.01"]
     # 20 data sets x 7 coordinates: the coverage is a count over 140
     assert (m["posterior_coverage_95"] * 140) == pytest.approx(
         round(m["posterior_coverage_95"] * 140), abs=1e-9
     )
     assert (res.out / "posterior_marginals.png").stat().st_size > 1000
-    assert "Sensor and noise sweep" in (res.out / "report.md").read_text()
+    report = (res.out / "report.md").read_text()
+    assert "Sensor and noise sweep" in report and "q, forward_kl, importance-weighted" in report
 
 
 @pytest.mark.parametrize(
