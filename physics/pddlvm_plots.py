@@ -169,3 +169,71 @@ def plot_elbo(losses: list[float]):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig
+
+
+def plot_shell(
+    coordinates: np.ndarray, u_fem: np.ndarray, mean: np.ndarray, std: np.ndarray, component: int = 2
+):
+    """Deformed 3D shell (nodes as points) coloured by the FEM, the predicted mean and σ of one component.
+
+    Parameters
+    ----------
+    coordinates : ndarray of shape (n_nodes, 3)
+        Node positions.
+    u_fem, mean, std : ndarray of shape (n_nodes, 3)
+        FEM displacement, predictive mean and standard deviation per node and component.
+    component : int, default=2
+        Component shown in colour (2: vertical).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three 3D panels on the FEM-deformed geometry (displacements magnified so that
+        the largest is 10 % of the shell's size).
+    """
+    fig = _figure((15, 4.6))
+    size = np.ptp(coordinates, axis=0).max()
+    scale = 0.1 * size / max(np.abs(u_fem).max(), 1e-300)
+    panels = [("FEM", u_fem, u_fem[:, component]), ("PDDLVM mean", mean, mean[:, component]),
+              ("PDDLVM σ", mean, std[:, component])]  # fmt: skip
+    lim = (
+        min(u_fem[:, component].min(), mean[:, component].min()),
+        max(u_fem[:, component].max(), mean[:, component].max()),
+    )
+    for k, (title, disp, colour) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, k + 1, projection="3d")
+        x = coordinates + scale * disp
+        kw = {"vmin": lim[0], "vmax": lim[1]} if k < 2 else {}
+        im = ax.scatter(x[:, 0], x[:, 1], x[:, 2], c=colour, s=4, cmap="viridis", **kw)
+        fig.colorbar(im, ax=ax, shrink=0.6)
+        ax.set_title(f"{title}: u_{'xyz'[component]} (deformed ×{scale:.3g})", fontsize=9)
+        ax.set_box_aspect(np.ptp(x, axis=0) + 1e-9)
+    return fig
+
+
+def plot_coverage(levels: np.ndarray, coverage: np.ndarray, label: str = "forward map"):
+    """Calibration curve: empirical coverage of central Gaussian intervals against their nominal level.
+
+    Parameters
+    ----------
+    levels : ndarray of shape (k,)
+        Nominal levels in (0, 1).
+    coverage : ndarray of shape (k,)
+        Fraction of FEM values inside the intervals.
+    label : str, default="forward map"
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure((4.2, 4.0))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
+    ax.plot(levels, coverage, "o-", ms=3, label=label)
+    ax.set_xlabel("nominal level")
+    ax.set_ylabel("empirical coverage of FEM values")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig

@@ -251,6 +251,8 @@ class DiscreteProblem(nn.Module):
         -------
         Tensor of shape (n_dofs, m)
         """
+        if hasattr(self.operator, "jacobian_product"):
+            return self.operator.jacobian_product(u, self.coefficients.fields(z), tangents)
         if hasattr(self.operator, "jacobian"):
             J = self.operator.jacobian(u, *self.coefficients.fields(z))
             return torch.sparse.mm(J.to(tangents.dtype), tangents)

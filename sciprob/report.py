@@ -44,9 +44,8 @@ def metrics_table(
         if key in timings:
             lines.append(row(f"`{key}` (timing)", float(timings[key]), anchor))
         else:
-            lines.append(
-                f"| `{key}` | (not measured) | {format_number(float(anchor['value']))} | | {anchor['source']} |"
-            )
+            paper = format_number(float(anchor["value"]))
+            lines.append(f"| `{key}` | (not measured) | {paper} | | {anchor['source']} |")
     return "\n".join(lines)
 
 
@@ -95,7 +94,8 @@ def render_report(results: dict[str, Any]) -> str:
             if caption:
                 parts += [f"*{caption}*", ""]
     if timings:
-        parts += ["## Timings", "", "Seconds, unless the name says otherwise (speed-ups, ratios, rates).", "", "| what | value |", "|---|---|"]
+        units = "Seconds, unless the name says otherwise (speed-ups, ratios, rates)."
+        parts += ["## Timings", "", units, "", "| what | value |", "|---|---|"]
         parts += [f"| {k} | {format_number(float(v))} |" for k, v in timings.items()]
         parts += [""]
     if invocations:
@@ -167,5 +167,6 @@ def render_tour(rows: list[dict[str, Any]]) -> str:
         if not row.get("ok"):
             continue
         res = row["results"]
-        parts += [f"## {row['name']}", "", metrics_table(res["metrics"], res["anchors"], res.get("timings", {})), ""]
+        table = metrics_table(res["metrics"], res["anchors"], res.get("timings", {}))
+        parts += [f"## {row['name']}", "", table, ""]
     return "\n".join(parts)

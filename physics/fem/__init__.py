@@ -14,6 +14,7 @@ from sciprob.physics.fem.forms import (
     AssembledResidual,
     FormCoefficients,
     ParametricProblem,
+    PreconditionedResidual,
     boundary_dofs,
     located_dofs,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "AssembledResidual",
     "FormCoefficients",
     "ParametricProblem",
+    "PreconditionedResidual",
     "boundary_dofs",
     "located_dofs",
     "LinearPoisson1D",
