@@ -24,7 +24,7 @@ import torch
 
 from sciprob.config import param
 from sciprob.experiments import RunContext, UnitContext, UnitResult, experiment
-from sciprob.physics.pddlvm_experiments import PAPER, _nme, _sync
+from sciprob.physics.pddlvm_experiments import PAPER, _nme, model_seconds_per_solution
 from sciprob.physics.pddlvm_plots import plot_coverage, plot_elbo, plot_shell
 
 #: nominal levels of the calibration curve
@@ -208,14 +208,7 @@ def _train(cfg: ShellConfig, unit: UnitContext) -> UnitResult:
     timings["train_seconds"] = time.perf_counter() - start
 
     forward, inverse = model.forward(z_dev), model.inverse(u_dev)
-    seconds = []
-    for _ in range(20):  # best of 20: other load on the machine only ever adds time
-        _sync(device)
-        t0 = time.perf_counter()
-        model.forward(z_dev)
-        _sync(device)
-        seconds.append(time.perf_counter() - t0)
-    model_seconds = min(seconds) / cfg.n_test
+    model_seconds = model_seconds_per_solution(model, z_dev, device)
     timings["model_seconds_per_solution"] = model_seconds
     timings["speedup"] = fem_seconds / model_seconds
 

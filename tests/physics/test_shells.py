@@ -126,3 +126,16 @@ def test_preconditioned_residual_gradcheck_and_zero_at_the_solution(unit_box_she
     # finite differences see the solves' round-off (1e-8 relative) divided by eps: atol on that scale
     args = (u.requires_grad_(), z.clone().requires_grad_())
     assert torch.autograd.gradcheck(discrete.residual, args, atol=1e-6 * scale, rtol=1e-4)
+
+
+def test_shell_tiny_preset_writes_results(run_cli):
+    res = run_cli("run", "pddlvm-shell-3d", "--preset", "tiny", "--device", "cpu", out="shell")
+    assert res.returncode == 0, res.stderr[-3000:]
+    results = res.results()
+    metrics, timings = results["metrics"], results["timings"]
+    assert {"forward_nme", "inverse_nme", "forward_coverage_95", "fem_reference_error"} <= set(metrics)
+    assert {"speedup", "train_seconds"} <= set(timings) and "speedup" not in metrics
+    ratio = timings["fem_seconds_per_solve"] / timings["model_seconds_per_solution"]
+    assert timings["speedup"] == pytest.approx(ratio, rel=1e-12)
+    for png in ("shell.png", "coverage.png", "elbo.png"):
+        assert (res.out / png).stat().st_size > 1000

@@ -87,7 +87,13 @@ def exsum_metrics(
     mu = measure.measure(behaviour)
     if measure.zero_pmf > 0:
         mu = mu - measure.zero_pmf * ((e == 0) & behaviour.contains_zero())
-    return Metrics(covered / total, float(wa @ valid) / covered, float(wa @ (1.0 - mu)) / covered)
+    mu = np.clip(mu, 0.0, 1.0)
+    # the ratios are fractions of ``covered``; sums in a different order can exceed it by one ulp
+    return Metrics(
+        min(covered / total, 1.0),
+        min(float(wa @ valid) / covered, 1.0),
+        min(float(wa @ (1.0 - mu)) / covered, 1.0),
+    )
 
 
 class ExplanationSummary:

