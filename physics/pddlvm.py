@@ -50,8 +50,9 @@ import torch
 from pyro.nn import PyroModule, pyro_method
 from torch import Tensor, nn
 
+from sciprob.physics.calibration import conformal_scale
 from sciprob.physics.coefficients import chebyshev
-from sciprob.physics.residual import DiscreteProblem
+from sciprob.physics.residual import DiscreteProblem, GalerkinResidual
 from sciprob.ppl import AmortisedGaussian
 
 
@@ -107,28 +108,116 @@ class ReducedBasis(nn.Module):
             ``s`` chosen so that the reference solution has coordinates of
             magnitude at most 1.
         """
-        if degree < 2:
-            raise ValueError(f"`degree` (basis polynomials per direction) must be >= 2, got {degree}")
-        x = problem.dof_coordinates.double()
-        lo, hi = x.min(dim=0).values, x.max(dim=0).values
-        xhat = 2 * (x - lo) / (hi - lo) - 1
-        per_dim = [chebyshev(xhat[:, d], degree) for d in range(x.shape[1])]
-        phi = per_dim[0]
-        for t in per_dim[1:]:
-            phi = (phi[:, :, None] * t[:, None, :]).reshape(x.shape[0], -1)
-        components = getattr(problem, "dof_components", None)
-        if components is not None and int(components.max()) > 0:  # vector field: one copy per component
-            onehot = torch.nn.functional.one_hot(components.long()).to(phi)
-            phi = (phi[:, :, None] * onehot[:, None, :]).reshape(x.shape[0], -1)
+        phi = _chebyshev_features(problem, degree)
         problem64 = problem.to(torch.float64)
         z_ref = problem64.prior().mean.double()[None]
-        u0 = torch.zeros(1, x.shape[0], dtype=torch.float64)
+        u0 = torch.zeros(1, phi.shape[0], dtype=torch.float64)
         j_phi = problem64.jacobian_product(u0, z_ref, phi)  # J_ref @ phi
         q, rr = torch.linalg.qr(j_phi)
         psi = torch.linalg.solve_triangular(rr, phi, upper=True, left=False)  # phi @ rr^{-1}
-        c_ref = q.T @ (-problem64.residual(torch.zeros(1, x.shape[0], dtype=torch.float64), z_ref)[0])
+        c_ref = q.T @ (-problem64.residual(u0, z_ref)[0])
         scale = c_ref.abs().max()
         return cls(psi * scale, reference=c_ref / scale)
+
+    @classmethod
+    def galerkin(cls, problem: DiscreteProblem, degree: int) -> tuple[ReducedBasis, DiscreteProblem]:
+        r"""Chebyshev trial functions that meet the Dirichlet conditions, and the Galerkin residual.
+
+        For problems with a symmetric positive definite Jacobian (elasticity, diffusion) and
+        zero Dirichlet values. The Chebyshev span (as in :meth:`chebyshev`) is restricted to
+        functions that vanish at the Dirichlet dofs (the null space of their rows), reduced to
+        its numerical rank at the nodes (so ``size`` can be below ``degree**gdim`` times the
+        components), made
+        :math:`\bar J`-orthonormal (:math:`\Psi^\top \bar J \Psi = s^2 I`, :math:`\bar J` the
+        Jacobian at the prior mean), and the residual is tested with the same functions:
+        :math:`g(c, z) = \Psi^\top r(\Psi c, z) / s^2`. The reduced Jacobian
+        :math:`\Psi^\top J(z) \Psi / s^2` is the identity at the prior mean and stays within
+        the range of the coefficient ratio :math:`J(z)/\bar J` elsewhere, however stiff the
+        nodal problem is (thin shells: the preconditioned nodal residual's Jacobian has
+        condition numbers of 10^3 in these coordinates, which stalls training). The
+        minimiser of :math:`\|g\|` is the Galerkin (energy-best) solution in the span, not
+        the nodal least-squares one; :math:`g` is in units of the coordinates, whose
+        reference solution has largest entry 1.
+
+        Parameters
+        ----------
+        problem : DiscreteProblem
+            The nodal problem (its operator has ``bc_dofs``).
+        degree : int
+            Polynomials per direction, at least 2.
+
+        Returns
+        -------
+        basis : ReducedBasis
+        galerkin : DiscreteProblem
+            The same problem with the tested residual (shape (batch, m)).
+
+        Raises
+        ------
+        ValueError
+            If the Dirichlet values at the prior mean are not zero or the reduced Jacobian is
+            not symmetric positive definite.
+        """
+        phi = _chebyshev_features(problem, degree)
+        problem64 = problem.to(torch.float64)
+        z_ref = problem64.prior().mean.double()[None]
+        u0 = torch.zeros(1, phi.shape[0], dtype=torch.float64)
+        load = -problem64.residual(u0, z_ref)[0]
+        bc = problem.operator.bc_dofs.long().cpu()
+        if bc.numel() and load[bc].abs().max() > 1e-12 * max(float(load.abs().max()), 1e-300):
+            raise ValueError(
+                "`ReducedBasis.galerkin` needs zero Dirichlet values; this problem's are "
+                f"{load[bc].abs().max().item():.3g} at most (use `ReducedBasis.chebyshev`)"
+            )
+        if bc.numel():  # the span's functions that vanish at the Dirichlet dofs
+            _, sv, vh = torch.linalg.svd(phi[bc], full_matrices=True)
+            rank = int((sv > 1e-10 * sv[0]).sum())
+            phi = phi @ vh[rank:].T
+        # an orthonormal basis of the span: polynomials of a higher degree than the nodes resolve
+        # (e.g. through a thickness of one Q2 brick) are dependent there
+        left, sv, _ = torch.linalg.svd(phi, full_matrices=False)
+        phi = left[:, sv > 1e-10 * sv[0]]
+        gram = phi.T @ problem64.jacobian_product(u0, z_ref, phi)
+        asym = (gram - gram.T).abs().max() / gram.abs().max()
+        if asym > 1e-6:  # round-off of stiff problems reaches 1e-8; a non-symmetric form gives O(1)
+            raise ValueError(
+                f"`ReducedBasis.galerkin` needs a symmetric Jacobian; this one's reduced form is "
+                f"asymmetric by {asym.item():.3g} (relative): use `ReducedBasis.chebyshev`"
+            )
+        chol, info = torch.linalg.cholesky_ex(0.5 * (gram + gram.T))
+        if int(info) != 0:
+            raise ValueError("`ReducedBasis.galerkin` needs a positive definite Jacobian at the prior mean")
+        psi = torch.linalg.solve_triangular(chol, phi.T, upper=False).T  # Psi^T J Psi = I
+        c_ref = psi.T @ load
+        scale = c_ref.abs().max()
+        tested = DiscreteProblem(
+            GalerkinResidual(problem64.operator, psi / scale), problem64.coefficients,
+            problem64.dof_coordinates, dof_components=problem64.dof_components,
+        )  # fmt: skip
+        return cls(psi * scale, reference=c_ref / scale), tested
+
+
+def _chebyshev_features(problem: DiscreteProblem, degree: int) -> Tensor:
+    """Tensor Chebyshev polynomials on the dofs' bounding box, one copy per vector component.
+
+    Returns
+    -------
+    Tensor of shape (n_dofs, degree**gdim * n_components), float64
+    """
+    if degree < 2:
+        raise ValueError(f"`degree` (basis polynomials per direction) must be >= 2, got {degree}")
+    x = problem.dof_coordinates.double()
+    lo, hi = x.min(dim=0).values, x.max(dim=0).values
+    xhat = 2 * (x - lo) / (hi - lo) - 1
+    per_dim = [chebyshev(xhat[:, d], degree) for d in range(x.shape[1])]
+    phi = per_dim[0]
+    for t in per_dim[1:]:
+        phi = (phi[:, :, None] * t[:, None, :]).reshape(x.shape[0], -1)
+    components = getattr(problem, "dof_components", None)
+    if components is not None and int(components.max()) > 0:  # vector field: one copy per component
+        onehot = torch.nn.functional.one_hot(components.long()).to(phi)
+        phi = (phi[:, :, None] * onehot[:, None, :]).reshape(x.shape[0], -1)
+    return phi
 
 
 class PDDLVM(PyroModule):
@@ -199,6 +288,8 @@ class PDDLVM(PyroModule):
             basis.size, problem.dim_z, inverse_hidden or hidden,
             output_shift=z_mean, output_scale=z_std, **opts,
         )  # fmt: skip
+        # factor of the forward map's standard deviations, set by :meth:`calibrate` (1: the variational ones)
+        self.register_buffer("forward_scale", torch.ones((), dtype=basis.matrix.dtype))
 
     @pyro_method
     def model(self, batch_size: int) -> None:
@@ -249,7 +340,34 @@ class PDDLVM(PyroModule):
             var = q.cov_diag @ self.basis.matrix_sq.T + (psi @ q.cov_factor).pow(2).sum(-1)
         else:
             var = q.variance @ self.basis.matrix_sq.T
-        return dist.Normal(mean, var.sqrt())
+        return dist.Normal(mean, var.sqrt() * self.forward_scale)
+
+    @torch.no_grad()
+    def calibrate(self, z: Tensor, u: Tensor, level: float = 0.95) -> float:
+        """Scale the forward map's standard deviations on reference solves (split conformal).
+
+        Sets :attr:`forward_scale` so that the central ``level`` band of :meth:`forward` holds
+        a fraction ``level`` of new nodal values (:func:`sciprob.physics.calibration.conformal_scale`).
+        Use reference solves that are not in the test set.
+
+        Parameters
+        ----------
+        z : Tensor of shape (n, dim_z)
+            Calibration parameters.
+        u : Tensor of shape (n, n_dofs)
+            Their reference (FEM) nodal solutions.
+        level : float, default=0.95
+
+        Returns
+        -------
+        float
+            The new :attr:`forward_scale`.
+        """
+        u = self._check("u", u, self.problem.n_dofs)
+        self.forward_scale.fill_(1.0)
+        q = self.forward(z)
+        self.forward_scale.fill_(conformal_scale(u, q.mean, q.stddev, level))
+        return float(self.forward_scale)
 
     @torch.no_grad()
     def inverse(self, u: Tensor) -> dist.TorchDistribution:

@@ -204,23 +204,24 @@ def plot_shell(
         ax = fig.add_subplot(1, 3, k + 1, projection="3d")
         x = coordinates + scale * disp
         kw = {"vmin": lim[0], "vmax": lim[1]} if k < 2 else {}
-        im = ax.scatter(x[:, 0], x[:, 1], x[:, 2], c=colour, s=4, cmap="viridis", **kw)
-        fig.colorbar(im, ax=ax, shrink=0.6)
+        im = ax.scatter(x[:, 0], x[:, 1], x[:, 2], c=colour, s=6, cmap="viridis", depthshade=False, **kw)
+        fig.colorbar(im, ax=ax, shrink=0.55, pad=0.12)
         ax.set_title(f"{title}: u_{'xyz'[component]} (deformed ×{scale:.3g})", fontsize=9)
         ax.set_box_aspect(np.ptp(x, axis=0) + 1e-9)
+        ax.view_init(elev=28, azim=-58)
+        ax.tick_params(labelsize=6, pad=0)
     return fig
 
 
-def plot_coverage(levels: np.ndarray, coverage: np.ndarray, label: str = "forward map"):
-    """Calibration curve: empirical coverage of central Gaussian intervals against their nominal level.
+def plot_coverage(levels: np.ndarray, curves: dict[str, np.ndarray]):
+    """Calibration curves: empirical coverage of central Gaussian intervals against their nominal level.
 
     Parameters
     ----------
     levels : ndarray of shape (k,)
         Nominal levels in (0, 1).
-    coverage : ndarray of shape (k,)
-        Fraction of FEM values inside the intervals.
-    label : str, default="forward map"
+    curves : dict of str to ndarray of shape (k,)
+        Label -> fraction of FEM values inside the intervals (e.g. before and after calibration).
 
     Returns
     -------
@@ -228,8 +229,9 @@ def plot_coverage(levels: np.ndarray, coverage: np.ndarray, label: str = "forwar
     """
     fig = _figure((4.2, 4.0))
     ax = fig.subplots()
-    ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
-    ax.plot(levels, coverage, "o-", ms=3, label=label)
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="ideal")
+    for label, coverage in curves.items():
+        ax.plot(levels, coverage, "o-", ms=3, label=label)
     ax.set_xlabel("nominal level")
     ax.set_ylabel("empirical coverage of FEM values")
     ax.set_xlim(0, 1)

@@ -171,6 +171,81 @@ class ResidualOperator(nn.Module):
         return torch.where(self.is_bc, u - g, interior)
 
 
+class GalerkinResidual(nn.Module):
+    r"""The residual tested with a reduced basis: :math:`g(u, w) = W^\top r(u, w)`, shape (batch, m).
+
+    With trial functions :math:`u = \Psi c` and test matrix :math:`W \propto \Psi`, the
+    observation ":math:`g = 0`" is the Galerkin projection of the FE equations onto the
+    reduced space (a reduced-order model's residual); built by
+    :meth:`sciprob.physics.ReducedBasis.galerkin`, which makes the reduced Jacobian the
+    identity at the reference parameters.
+
+    Parameters
+    ----------
+    operator : nn.Module
+        The nodal residual operator (with ``n_dofs`` and ``bc_dofs``).
+    test_matrix : Tensor of shape (n_dofs, m)
+        :math:`W`.
+    """
+
+    def __init__(self, operator: nn.Module, test_matrix: Tensor) -> None:
+        super().__init__()
+        if test_matrix.dim() != 2 or test_matrix.shape[0] != operator.n_dofs:
+            raise ValueError(
+                f"`test_matrix` must have shape ({operator.n_dofs}, m), got {tuple(test_matrix.shape)}"
+            )
+        self.operator = operator
+        self.register_buffer("test_matrix", test_matrix)
+
+    @property
+    def n_dofs(self) -> int:
+        """Nodal values the residual takes."""
+        return self.operator.n_dofs
+
+    @property
+    def bc_dofs(self) -> Tensor:
+        """Dirichlet dofs of the wrapped operator."""
+        return self.operator.bc_dofs
+
+    def forward(self, u: Tensor, *fields: Tensor) -> Tensor:
+        """Return the tested residual, shape (batch, m)."""
+        return self.operator(u, *fields) @ self.test_matrix.to(u.dtype)
+
+    def jacobian_product(self, u: Tensor, fields, tangents: Tensor) -> Tensor:
+        r"""Return :math:`W^\top J(u, w)\, T`, shape (m, k), for tangents of shape (n_dofs, k)."""
+        jt = operator_jacobian_product(self.operator, u, fields, tangents)
+        return self.test_matrix.to(jt.dtype).T @ jt
+
+
+def operator_jacobian_product(operator: nn.Module, u: Tensor, fields, tangents: Tensor) -> Tensor:
+    r"""Products :math:`\partial r/\partial u\,(u, w)\; T` of a residual operator, one state, many tangents.
+
+    Uses the operator's own ``jacobian_product`` or sparse ``jacobian`` when it has one,
+    forward-mode autodiff otherwise.
+
+    Parameters
+    ----------
+    operator : nn.Module
+        Called as ``operator(u, *fields)``.
+    u : Tensor of shape (1, n_dofs)
+    fields : sequence of Tensor, each of batch size 1
+    tangents : Tensor of shape (n_dofs, k)
+
+    Returns
+    -------
+    Tensor of shape (n_out, k)
+    """
+    if hasattr(operator, "jacobian_product"):
+        return operator.jacobian_product(u, fields, tangents)
+    if hasattr(operator, "jacobian"):
+        return torch.sparse.mm(operator.jacobian(u, *fields).to(tangents.dtype), tangents)
+    k = tangents.shape[1]
+    with torch.autograd.forward_ad.dual_level():  # one tangent per batch row
+        dual = torch.autograd.forward_ad.make_dual(u.expand(k, -1).contiguous(), tangents.T.contiguous())
+        r = operator(dual, *(f.expand(k, *f.shape[1:]) for f in fields))
+        return torch.autograd.forward_ad.unpack_dual(r).tangent.T
+
+
 class DiscreteProblem(nn.Module):
     """A parametric problem in torch: prior, fields and residual, no DOLFINx needed.
 
@@ -238,8 +313,7 @@ class DiscreteProblem(nn.Module):
     def jacobian_product(self, u: Tensor, z: Tensor, tangents: Tensor) -> Tensor:
         r"""Products :math:`\partial r/\partial u\,(u, z)\; T` for one state and many tangents.
 
-        Uses the operator's sparse ``jacobian`` when it has one, forward-mode
-        autodiff otherwise.
+        See :func:`operator_jacobian_product`.
 
         Parameters
         ----------
@@ -251,13 +325,4 @@ class DiscreteProblem(nn.Module):
         -------
         Tensor of shape (n_dofs, m)
         """
-        if hasattr(self.operator, "jacobian_product"):
-            return self.operator.jacobian_product(u, self.coefficients.fields(z), tangents)
-        if hasattr(self.operator, "jacobian"):
-            J = self.operator.jacobian(u, *self.coefficients.fields(z))
-            return torch.sparse.mm(J.to(tangents.dtype), tangents)
-        m = tangents.shape[1]
-        with torch.autograd.forward_ad.dual_level():  # one tangent per batch row
-            dual = torch.autograd.forward_ad.make_dual(u.expand(m, -1).contiguous(), tangents.T.contiguous())
-            r = self.residual(dual, z.expand(m, -1))
-            return torch.autograd.forward_ad.unpack_dual(r).tangent.T
+        return operator_jacobian_product(self.operator, u, self.coefficients.fields(z), tangents)

@@ -170,6 +170,49 @@ def _check_divisions(**sizes: int) -> None:
             raise ValueError(f"`{name}` (elements) must be an integer >= 1, got {n!r}")
 
 
+def _swept_sector_mesh(name: str, ends, n_arc: int, n_thickness: int, sweep) -> mesh.Mesh:
+    """Q2 hexahedra of an annular-sector cross-section swept along a path.
+
+    The cross-section lies between two circular arcs about the origin (inner and outer wall)
+    and two straight segments through the thickness; ``n_arc`` x ``n_thickness`` transfinite
+    quadrilaterals, swept into bricks by ``sweep(geo, [(2, surface)])`` (an extrusion or a
+    revolution with its own element count).
+
+    Parameters
+    ----------
+    name : str
+        Gmsh model name.
+    ends : pair of pairs of 3-tuples
+        ``((inner_0, outer_0), (inner_1, outer_1))``: the segments' end points at the arc's start and end.
+    n_arc, n_thickness : int
+    sweep : callable
+
+    Returns
+    -------
+    dolfinx.mesh.Mesh
+    """
+    with _gmsh_session() as gmsh:
+        gmsh.model.add(name)
+        geo = gmsh.model.geo
+        c = geo.addPoint(0, 0, 0)
+        (i0, o0), (i1, o1) = ([geo.addPoint(*p) for p in pair] for pair in ends)
+        arc_i, arc_o = geo.addCircleArc(i0, c, i1), geo.addCircleArc(o0, c, o1)
+        l0, l1 = geo.addLine(i0, o0), geo.addLine(i1, o1)
+        s = geo.addPlaneSurface([geo.addCurveLoop([arc_i, l1, -arc_o, -l0])])
+        for curve, n in ((arc_i, n_arc), (arc_o, n_arc), (l0, n_thickness), (l1, n_thickness)):
+            geo.mesh.setTransfiniteCurve(curve, n + 1)
+        geo.mesh.setTransfiniteSurface(s)
+        geo.mesh.setRecombine(2, s)
+        sweep(geo, [(2, s)])
+        geo.synchronize()
+        gmsh.model.mesh.generate(3)
+        gmsh.model.mesh.setOrder(2)
+        try:
+            return mesh_from_gmsh_model(gmsh)
+        finally:
+            gmsh.model.remove()
+
+
 def cylinder_panel_mesh(
     radius: float,
     length: float,
@@ -194,31 +237,16 @@ def cylinder_panel_mesh(
     """
     _check_divisions(n_arc=n_arc, n_length=n_length, n_thickness=n_thickness)
     a = math.radians(angle_deg)
-    with _gmsh_session() as gmsh:
-        gmsh.model.add("sciprob_cylinder_panel")
-        geo = gmsh.model.geo
-        c = geo.addPoint(0, 0, 0)
-        ri, ro = radius - thickness / 2, radius + thickness / 2
-        pi0, po0 = geo.addPoint(0, 0, ri), geo.addPoint(0, 0, ro)
-        pi1, po1 = (
-            geo.addPoint(0, ri * math.sin(a), ri * math.cos(a)),
-            geo.addPoint(0, ro * math.sin(a), ro * math.cos(a)),
-        )
-        arc_i, arc_o = geo.addCircleArc(pi0, c, pi1), geo.addCircleArc(po0, c, po1)
-        l0, l1 = geo.addLine(pi0, po0), geo.addLine(pi1, po1)
-        s = geo.addPlaneSurface([geo.addCurveLoop([arc_i, l1, -arc_o, -l0])])
-        for curve, n in ((arc_i, n_arc), (arc_o, n_arc), (l0, n_thickness), (l1, n_thickness)):
-            geo.mesh.setTransfiniteCurve(curve, n + 1)
-        geo.mesh.setTransfiniteSurface(s)
-        geo.mesh.setRecombine(2, s)
-        geo.extrude([(2, s)], length, 0, 0, numElements=[n_length], recombine=True)
-        geo.synchronize()
-        gmsh.model.mesh.generate(3)
-        gmsh.model.mesh.setOrder(2)
-        try:
-            return mesh_from_gmsh_model(gmsh)
-        finally:
-            gmsh.model.remove()
+    radii = (radius - thickness / 2, radius + thickness / 2)
+    ends = (
+        tuple((0.0, 0.0, r) for r in radii),
+        tuple((0.0, r * math.sin(a), r * math.cos(a)) for r in radii),
+    )
+
+    def extrude(geo, dimtags):
+        geo.extrude(dimtags, length, 0, 0, numElements=[n_length], recombine=True)
+
+    return _swept_sector_mesh("sciprob_cylinder_panel", ends, n_arc, n_thickness, extrude)
 
 
 def hemisphere_quadrant_mesh(
@@ -239,28 +267,16 @@ def hemisphere_quadrant_mesh(
     """
     _check_divisions(n_polar=n_polar, n_azimuth=n_azimuth, n_thickness=n_thickness)
     h = math.radians(hole_deg)
-    with _gmsh_session() as gmsh:
-        gmsh.model.add("sciprob_hemisphere")
-        geo = gmsh.model.geo
-        c = geo.addPoint(0, 0, 0)
-        ri, ro = radius - thickness / 2, radius + thickness / 2
-        pts = [geo.addPoint(r * math.sin(h), 0, r * math.cos(h)) for r in (ri, ro)]
-        eq = [geo.addPoint(r, 0, 0) for r in (ri, ro)]
-        arc_i, arc_o = geo.addCircleArc(pts[0], c, eq[0]), geo.addCircleArc(pts[1], c, eq[1])
-        l0, l1 = geo.addLine(pts[0], pts[1]), geo.addLine(eq[0], eq[1])
-        s = geo.addPlaneSurface([geo.addCurveLoop([arc_i, l1, -arc_o, -l0])])
-        for curve, n in ((arc_i, n_polar), (arc_o, n_polar), (l0, n_thickness), (l1, n_thickness)):
-            geo.mesh.setTransfiniteCurve(curve, n + 1)
-        geo.mesh.setTransfiniteSurface(s)
-        geo.mesh.setRecombine(2, s)
-        geo.revolve([(2, s)], 0, 0, 0, 0, 0, 1, math.pi / 2, numElements=[n_azimuth], recombine=True)
-        geo.synchronize()
-        gmsh.model.mesh.generate(3)
-        gmsh.model.mesh.setOrder(2)
-        try:
-            return mesh_from_gmsh_model(gmsh)
-        finally:
-            gmsh.model.remove()
+    radii = (radius - thickness / 2, radius + thickness / 2)
+    ends = (
+        tuple((r * math.sin(h), 0.0, r * math.cos(h)) for r in radii),
+        tuple((r, 0.0, 0.0) for r in radii),
+    )
+
+    def revolve(geo, dimtags):
+        geo.revolve(dimtags, 0, 0, 0, 0, 0, 1, math.pi / 2, numElements=[n_azimuth], recombine=True)
+
+    return _swept_sector_mesh("sciprob_hemisphere", ends, n_polar, n_thickness, revolve)
 
 
 # -- the parametric modulus -------------------------------------------------------------------------

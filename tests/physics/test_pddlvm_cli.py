@@ -6,7 +6,16 @@ import pytest
 
 from sciprob.physics.pddlvm_experiments import NonlinearPDDLVMConfig, PDDLVMConfig, Poisson2DConfig
 
-METRICS = {"forward_nme", "inverse_nme", "forward_coverage_95", "forward_nme_untrained"}
+METRICS = {
+    "forward_nme",
+    "inverse_nme",
+    "forward_coverage_95",
+    "forward_coverage_95_uncalibrated",
+    "forward_nll",
+    "forward_nll_uncalibrated",
+    "forward_calibration_scale",
+    "forward_nme_untrained",
+}
 TIMINGS = {"speedup", "train_seconds", "fem_seconds_per_solve", "model_seconds_per_solution"}
 
 
@@ -23,8 +32,14 @@ def test_tiny_preset_writes_results(run_cli, name):
     assert timings["speedup"] == pytest.approx(ratio, rel=1e-12)
     if name == "pddlvm-poisson-1d":  # the other tiny presets check the plumbing only
         assert metrics["forward_nme"] < 0.5 * metrics["forward_nme_untrained"]
+    # the calibrated band is the variational one widened (scale > 1) or narrowed (scale < 1)
+    calibrated, variational = metrics["forward_coverage_95"], metrics["forward_coverage_95_uncalibrated"]
+    if metrics["forward_calibration_scale"] >= 1.0:
+        assert calibrated >= variational
+    else:
+        assert calibrated <= variational
     assert (res.out / "report.md").read_text().count("forward_nme") >= 1
-    for png in ("forward.png", "inverse.png", "elbo.png"):
+    for png in ("forward.png", "inverse.png", "elbo.png", "coverage.png"):
         assert (res.out / png).stat().st_size > 1000
 
 
