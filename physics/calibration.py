@@ -42,8 +42,8 @@ def conformal_scale(truth: Tensor, mean: Tensor, stddev: Tensor, level: float = 
     ----------
     truth, mean, stddev : Tensor of shape (n_cases, n_dofs)
         Reference values (FEM solves of the calibration parameters), predictive means and
-        standard deviations. Entries with ``stddev == 0`` (dofs the representation fixes
-        exactly) are left out.
+        standard deviations. Entries with ``stddev`` at most the
+        smallest positive float (dofs the representation fixes exactly) are left out.
     level : float, default=0.95
         Nominal level in (0, 1).
 
@@ -59,7 +59,7 @@ def conformal_scale(truth: Tensor, mean: Tensor, stddev: Tensor, level: float = 
             f"`truth`, `mean`, `stddev` must have one shape, got {tuple(truth.shape)}, "
             f"{tuple(mean.shape)}, {tuple(stddev.shape)}"
         )
-    free = stddev > 0
+    free = stddev > torch.finfo(stddev.dtype).tiny
     if not bool(free.any()):
         raise ValueError("`stddev` is zero everywhere: there is no band to calibrate")
     ratio = ((truth - mean).abs()[free] / stddev[free]).double().cpu().numpy()
@@ -91,8 +91,8 @@ def coverage_curve(truth: Tensor, mean: Tensor, stddev: Tensor, levels: np.ndarr
 def gaussian_nll(truth: Tensor, mean: Tensor, stddev: Tensor) -> float:
     """Mean negative log-likelihood (nats per value) of ``truth`` under ``N(mean, stddev^2)``.
 
-    Entries with ``stddev == 0`` (values known exactly) are left out.
+    Entries with ``stddev`` at most the smallest positive float (values known exactly) are left out.
     """
-    free = stddev > 0
+    free = stddev > torch.finfo(stddev.dtype).tiny
     t, m, s = truth[free].double(), mean[free].double(), stddev[free].double()
     return float((0.5 * ((t - m) / s) ** 2 + s.log() + 0.5 * math.log(2 * math.pi)).mean())

@@ -169,14 +169,15 @@ class ReducedBasis(nn.Module):
                 "`ReducedBasis.galerkin` needs zero Dirichlet values; this problem's are "
                 f"{load[bc].abs().max().item():.3g} at most (use `ReducedBasis.chebyshev`)"
             )
-        if bc.numel():  # the span's functions that vanish at the Dirichlet dofs
-            _, sv, vh = torch.linalg.svd(phi[bc], full_matrices=True)
-            rank = int((sv > 1e-10 * sv[0]).sum())
-            phi = phi @ vh[rank:].T
         # an orthonormal basis of the span: polynomials of a higher degree than the nodes resolve
         # (e.g. through a thickness of one Q2 brick) are dependent there
         left, sv, _ = torch.linalg.svd(phi, full_matrices=False)
         phi = left[:, sv > 1e-10 * sv[0]]
+        if bc.numel():  # its functions that vanish at the Dirichlet dofs (orthonormal columns stay so)
+            _, sv, vh = torch.linalg.svd(phi[bc], full_matrices=True)
+            rank = int((sv > 1e-8 * sv[0]).sum())
+            phi = phi @ vh[rank:].T
+            phi[bc] = 0.0  # they were below 1e-8 there; now the clamps hold exactly
         gram = phi.T @ problem64.jacobian_product(u0, z_ref, phi)
         asym = (gram - gram.T).abs().max() / gram.abs().max()
         if asym > 1e-6:  # round-off of stiff problems reaches 1e-8; a non-symmetric form gives O(1)
@@ -340,7 +341,10 @@ class PDDLVM(PyroModule):
             var = q.cov_diag @ self.basis.matrix_sq.T + (psi @ q.cov_factor).pow(2).sum(-1)
         else:
             var = q.variance @ self.basis.matrix_sq.T
-        return dist.Normal(mean, var.sqrt() * self.forward_scale)
+        # values the basis fixes (e.g. clamped dofs of ReducedBasis.galerkin) have zero variance: keep
+        # the Normal valid with the smallest positive scale
+        std = (var.sqrt() * self.forward_scale).clamp_min(torch.finfo(var.dtype).tiny)
+        return dist.Normal(mean, std)
 
     @torch.no_grad()
     def calibrate(self, z: Tensor, u: Tensor, level: float = 0.95) -> float:
