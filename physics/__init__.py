@@ -6,11 +6,18 @@ does not load it). The PDDLVM works on the torch side of a discretisation
 """
 
 from sciprob.physics.pddlvm import PDDLVM, ReducedBasis
-from sciprob.physics.residual import DiscreteProblem, ResidualOperator, linear_flux, sigmoid_flux
+from sciprob.physics.residual import (
+    DiscreteProblem,
+    GalerkinResidual,
+    ResidualOperator,
+    linear_flux,
+    sigmoid_flux,
+)
 
 __all__: list[str] = [
     "PDDLVM",
     "DiscreteProblem",
+    "GalerkinResidual",
     "ReducedBasis",
     "ResidualOperator",
     "linear_flux",
