@@ -29,9 +29,8 @@ from sciprob.physics.pddlvm_experiments import (
     LEVELS,
     PAPER,
     _nme,
-    calibrated_forward,
     calibration_note,
-    model_seconds_per_solution,
+    evaluate_forward,
 )
 from sciprob.physics.pddlvm_plots import plot_coverage, plot_elbo, plot_shell
 
@@ -244,17 +243,8 @@ def _train(cfg: ShellConfig, unit: UnitContext) -> UnitResult:
         description=f"PDDLVM shell {unit.name}",
     )
     timings["train_seconds"] = time.perf_counter() - start
-    # calibration draws come after training, so they leave the training's random stream as it was
-    z_cal = problem.prior().sample((cfg.n_calibration,))
-    u_cal = problem.solve_fem(z_cal)
-
-    forward, calibration, curves = calibrated_forward(
-        model, z_cal.to(device, dtype), u_cal.to(device, dtype), z_dev, u_dev
-    )
+    forward, calibration, curves = evaluate_forward(model, problem, cfg.n_calibration, z_dev, u_dev, timings)
     inverse = model.inverse(u_dev)
-    model_seconds = model_seconds_per_solution(model, z_dev, device)
-    timings["model_seconds_per_solution"] = model_seconds
-    timings["speedup"] = fem_seconds / model_seconds
 
     E_true = discrete.coefficients.z_map.kappa_field(z_dev)
     E_pred = discrete.coefficients.z_map.kappa_field(inverse.mean)
