@@ -361,6 +361,13 @@ def combine_shell(cfg: ShellConfig, results: list[UnitResult], ctx: RunContext) 
         "and device); it is a timing."
     )
     ctx.note(calibration_note(train.metrics))
+    t = train.timings
+    ctx.note(
+        f"Speed-up: `speedup` = {t['speedup']:.0f} (DOLFINx {t['fem_seconds_per_solve']:.3g} s per solve, "
+        f"the forward map {t['model_seconds_per_solution']:.3g} s per solution, {cfg.dtype}). The paper "
+        "reports up to three orders of magnitude on shells; issue #20 asks for >= 1000 on the paper preset "
+        "on CPU: " + ("holds." if t["speedup"] >= 1000 else "**does not hold** in this run.")
+    )
     ctx.anchor("fem_reference_error", 0.05, "issue 20 acceptance: within 5 % of MacNeal & Harder (1985)")
     return {**train.metrics, "fem_reference_error": error}
 
