@@ -134,6 +134,16 @@ class AmortisedGaussian(PyroModule):
         self.register_buffer("output_shift", torch.zeros(out_dim) if output_shift is None else output_shift)
         self.register_buffer("output_scale", torch.ones(out_dim) if output_scale is None else output_scale)
 
+    def mean(self, x: Tensor) -> Tensor:
+        """Return the Gaussian's mean alone, ``(batch, in_dim) -> (batch, out_dim)``.
+
+        Equal to ``self(x).mean`` but skips the covariance outputs of the last layer.
+        """
+        h = self.net[:-1]((x - self.input_shift) / self.input_scale)
+        last = self.net[-1]
+        loc = nn.functional.linear(h, last.weight[: self.out_dim], last.bias[: self.out_dim])
+        return self.output_shift + self.output_scale * loc
+
     def forward(self, x: Tensor) -> dist.TorchDistribution:
         """Return the Gaussian for inputs ``x``.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import dolfinx_solver  # noqa: F401, I001 - DOLFINx's bundled PETSc must load before dolfinx
@@ -12,7 +13,7 @@ import ufl
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-from sciprob.physics import ReducedBasis
+from sciprob.physics import PDDLVM, ReducedBasis
 from sciprob.physics.fem.shells import (
     ChebyshevModulus,
     ElasticShell,
@@ -167,6 +168,37 @@ def test_galerkin_basis_meets_the_clamps_and_its_zero_approximates_the_fem():
     u_fem = roof.solve_fem(z)
     nme = ((u_fem - basis.to_nodal(c_star[None])) ** 2).sum() / (u_fem**2).sum()
     assert nme < 2e-2, nme
+
+
+def test_factored_basis_product_equals_the_dense_one_and_keeps_the_clamps():
+    roof = ScordelisLoRoof(4)
+    basis, _ = ReducedBasis.galerkin(roof.discrete, 4)
+    assert basis.n_groups == 3  # one group of rows per displacement component, each of low rank
+    c = torch.randn(5, basis.size, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    u = basis.to_nodal(c)
+    dense = c @ basis.matrix.T
+    assert ((u - dense).norm() / dense.norm()) < 1e-12
+    assert u[:, roof.discrete.operator.bc_dofs].abs().max() == 0.0  # exactly clamped
+    # gradients flow through the factored product as through the dense one
+    c.requires_grad_(True)
+    w = torch.randn(roof.n_dofs, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    (grad,) = torch.autograd.grad((basis.to_nodal(c) * w).sum(), c)
+    torch.testing.assert_close(grad, (w @ basis.matrix).expand_as(grad), rtol=1e-10, atol=1e-12)
+    # the model's mean solution is its predictive mean, in float32 too
+    model = PDDLVM(roof.discrete, basis, hidden=(16, 16)).double()
+    z = roof.discrete.prior().sample((3,)).double()
+    torch.testing.assert_close(model.forward_mean(z), model.forward(z).mean, rtol=1e-12, atol=1e-14)
+    model32 = copy.deepcopy(model).float()
+    mean32 = model32.forward_mean(z.float()).double()
+    torch.testing.assert_close(mean32, model.forward_mean(z), rtol=1e-4, atol=1e-6)
+
+
+def test_row_groups_must_partition_the_dofs():
+    matrix = torch.randn(6, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="partition the 6 dofs"):
+        ReducedBasis(matrix, row_groups=[torch.tensor([0, 1, 2]), torch.tensor([2, 3, 4, 5])])
+    full_rank = ReducedBasis(matrix, row_groups=[torch.arange(3), torch.arange(3, 6)])
+    assert full_rank.n_groups == 0  # rank-2 groups of 3 rows: the dense product is cheaper
 
 
 def test_galerkin_needs_zero_dirichlet_values_and_a_symmetric_jacobian():

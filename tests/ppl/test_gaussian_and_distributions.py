@@ -20,6 +20,16 @@ def test_variances_stay_bounded(covariance):
     assert torch.isfinite(d.log_prob(d.sample())).all()
 
 
+@pytest.mark.parametrize("covariance", ["diagonal", "lowrank"])
+def test_mean_alone_equals_the_distributions_mean(covariance):
+    torch.manual_seed(0)
+    net = AmortisedGaussian(
+        3, 5, hidden=(8, 8), covariance=covariance, input_shift=torch.ones(3), output_scale=3 * torch.ones(5)
+    )
+    x = torch.randn(7, 3)
+    torch.testing.assert_close(net.mean(x), net(x).mean, rtol=1e-6, atol=1e-7)
+
+
 def test_output_affine_and_init_var():
     net = AmortisedGaussian(
         2,
